@@ -1,0 +1,1 @@
+"""darkarchive Scrapy project: spiders, source definitions, extraction, CLI."""

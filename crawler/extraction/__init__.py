@@ -1,0 +1,1 @@
+"""Extraction: blueprint-driven field extraction from pages."""

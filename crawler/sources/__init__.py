@@ -1,0 +1,1 @@
+"""Source definitions: YAML files validated on load."""

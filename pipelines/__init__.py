@@ -1,0 +1,1 @@
+"""Item pipelines: normalisation, validation and the versioned MongoDB archive."""

@@ -1,0 +1,1 @@
+"""Normalisers: raw market text to typed values, each keeping its raw text."""

@@ -1,0 +1,1 @@
+"""The MongoDB archive: embedded server, versioned writes, queries."""
