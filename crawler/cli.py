@@ -1,0 +1,224 @@
+"""`darkarchive`: crawl, serve the fixture markets, export, and the end-to-end demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from pipelines.store.connect import ArchiveConnection
+
+logger = logging.getLogger(__name__)
+
+
+def home() -> Path:
+    """Where darkarchive keeps its data: `DARKARCHIVE_HOME`, else ./var."""
+    return Path(os.environ.get("DARKARCHIVE_HOME", "var")).resolve()
+
+
+def db_name() -> str:
+    return os.environ.get("DARKARCHIVE_DB", "darkarchive")
+
+
+@contextmanager
+def archive_connection() -> Iterator[ArchiveConnection]:
+    """MONGODB_URI when set, else the embedded server on DARKARCHIVE_HOME/mongo."""
+    from pipelines.store.connect import open_database
+
+    with open_database(data_dir=home() / "mongo", db_name=db_name()) as connection:
+        yield connection
+
+
+def _crawl_overrides(connection: ArchiveConnection, log_level: str) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"ARCHIVE_DB_NAME": db_name(), "LOG_LEVEL": log_level}
+    if connection.embedded:  # a loopback URI without credentials: safe to pass as a setting
+        overrides["ARCHIVE_MONGO_URI"] = connection.uri_redacted
+    return overrides
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.runner import CrawlJob, crawl_settings, run_crawls
+    from crawler.sources.loader import load_source
+
+    load_source(args.source)  # a bad file fails here, before any server starts
+    with archive_connection() as connection:
+        overrides = _crawl_overrides(connection, args.log_level)
+        if args.resume:
+            overrides["ARCHIVE_RESUME_RUN"] = args.resume
+        started = time.monotonic()
+        stats = run_crawls([CrawlJob(args.source, args.mirror)], crawl_settings(overrides))
+        elapsed = time.monotonic() - started
+        run_id = stats[0].get("darkarchive/run_id") if stats else None
+        if run_id:
+            print_run_summary(connection, [run_id], elapsed=elapsed)
+        return 0 if stats and stats[0].get("darkarchive/run_status") != "failed" else 1
+
+
+def print_run_summary(
+    connection: ArchiveConnection, run_ids: Sequence[str], *, elapsed: float | None = None
+) -> None:
+    from pipelines.store.queries import get_run
+
+    for run_id in run_ids:
+        run = get_run(connection.db, run_id) or {}
+        counts = run.get("counts", {})
+        print(f"run {run_id}: {run.get('status')}")
+        for reason in run.get("reasons", []):
+            print(f"  why: {reason}")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(counts.get("pages_by_state", {}).items()))
+        print(f"  pages: {counts.get('pages', 0)} ({states})")
+        for kind in ("listing", "vendor"):
+            summary = counts.get(f"{kind}s", {})
+            print(
+                f"  {kind}s: {summary.get('observed', 0)} observed, {summary.get('new', 0)} new, "
+                f"{summary.get('changed', 0)} changed, {summary.get('delisted', 0)} delisted"
+            )
+        print(f"  feedback: {counts.get('feedback_new', 0)} new entries")
+        print(f"  problems recorded: {counts.get('problems', 0)}")
+    if elapsed is not None:
+        pages = sum(
+            (get_run(connection.db, r) or {}).get("counts", {}).get("pages", 0) for r in run_ids
+        )
+        print(f"  crawl time: {elapsed:.1f} s, {pages / elapsed:.1f} pages/s")
+    where = "embedded server, data in " + str(home() / "mongo") if connection.embedded else ""
+    print(f"archive: {connection.uri_redacted} database {db_name()!r} {where}".rstrip())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the demo market, crawl day 1 and day 2 into the archive, print what happened."""
+    from crawler.runner import CrawlJob, crawl_settings, run_crawls
+    from fixtures.server import FixtureServer
+
+    with FixtureServer(market="demo", day=args.days[0]) as server, archive_connection() as conn:
+        print(f"demo market serving on {server.url}; archive at {conn.uri_redacted}")
+        jobs = [
+            CrawlJob("demo", server.url, before=lambda d=day: server.set_day(d))
+            for day in args.days
+        ]
+        started = time.monotonic()
+        stats = run_crawls(jobs, crawl_settings(_crawl_overrides(conn, args.log_level)))
+        elapsed = time.monotonic() - started
+        run_ids = [s["darkarchive/run_id"] for s in stats if "darkarchive/run_id" in s]
+        for day, run_id in zip(args.days, run_ids, strict=False):
+            print(f"day {day} -> ", end="")
+            print_run_summary(conn, [run_id])
+        print(f"{len(run_ids)} crawls in {elapsed:.1f} s")
+        return 0 if len(run_ids) == len(args.days) else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.store.export import export_run, write_jsonl
+
+    with archive_connection() as connection:
+        write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
+    return 0
+
+
+def cmd_fixtures_serve(args: argparse.Namespace) -> int:
+    from fixtures.server import serve_forever
+
+    serve_forever(args.market, args.day, args.host, args.port)
+    return 0
+
+
+def cmd_fixtures_truth(args: argparse.Namespace) -> int:
+    from fixtures.market import truth
+
+    json.dump(truth(args.market, args.day), sys.stdout, indent=2, ensure_ascii=False)
+    print()
+    return 0
+
+
+def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
+    """Fetch one page and save it as a replay case (clearnet sources and loopback only)."""
+    import urllib.request
+
+    from crawler.replay import save_case
+    from crawler.sources.loader import load_source
+
+    source = load_source(args.source)
+    if source.network == "tor":
+        print("saving pages of a Tor source is not supported yet (no Tor routing)", file=sys.stderr)
+        return 2
+    fetched_at = datetime.now(UTC)
+    with urllib.request.urlopen(args.url, timeout=30) as response:
+        body, status, headers = response.read(), response.status, dict(response.headers.items())
+    case_dir = save_case(
+        source,
+        url=args.url,
+        kind=args.kind,
+        case=args.case,
+        status=status,
+        headers=headers,
+        body=body,
+        fetched_at=fetched_at,
+    )
+    print(f"saved {args.url} as {case_dir}; review {case_dir / 'output.json'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darkarchive", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="Scrapy log level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    crawl = commands.add_parser("crawl", help="crawl one source into the archive")
+    crawl.add_argument("source", help="source id (config/sources/<id>.yaml) or a YAML path")
+    crawl.add_argument("--mirror", default="", help="base URL to crawl instead of the mirrors")
+    crawl.add_argument("--resume", default="", help="run id to resume instead of a new run")
+    crawl.set_defaults(func=cmd_crawl)
+
+    demo = commands.add_parser("demo", help="serve the demo market and crawl it on two days")
+    demo.add_argument("--days", type=int, nargs="+", default=[1, 2])
+    demo.set_defaults(func=cmd_demo)
+
+    export = commands.add_parser("export", help="print a run's listings, vendors and feedback")
+    export.add_argument("source")
+    export.add_argument("--run", default=None, help="run id (default: latest)")
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.set_defaults(func=cmd_export)
+
+    fixtures = commands.add_parser("fixtures", help="the synthetic fixture markets")
+    fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)
+    serve = fixture_commands.add_parser("serve", help="serve a fixture market over HTTP")
+    serve.add_argument("--market", default="demo")
+    serve.add_argument("--day", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8800)
+    serve.set_defaults(func=cmd_fixtures_serve)
+    truth = fixture_commands.add_parser("truth", help="print a market's ground truth for a day")
+    truth.add_argument("--market", default="demo")
+    truth.add_argument("--day", type=int, default=1)
+    truth.set_defaults(func=cmd_fixtures_truth)
+    save = fixture_commands.add_parser("save-page", help="save a page as a replay fixture")
+    save.add_argument("source")
+    save.add_argument("url")
+    save.add_argument("--kind", choices=["index", "listing", "vendor"], required=True)
+    save.add_argument("--case", required=True, help="case name, e.g. listing-with-tiers")
+    save.set_defaults(func=cmd_fixtures_save_page)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from crawler.sources.loader import SourceConfigError
+
+    try:
+        return int(args.func(args))
+    except SourceConfigError as exc:
+        print(f"darkarchive: bad source definition: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Apply a source's field blueprint to a page: selectors in, raw strings out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crawler.extraction.processors import SINGLE, join
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from parsel import Selector
+
+    from crawler.sources.model import FieldRule, PageBlueprint
+
+
+@dataclass
+class Extraction:
+    """Raw field values of one page, and what the blueprint expected but did not find."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    coverage: float = 1.0
+
+
+def _select(rule: FieldRule, node: Selector, url: str) -> list[str]:
+    if rule.const is not None:
+        return [rule.const]
+    if rule.url_regex is not None:
+        match = re.search(rule.url_regex, url)
+        return [match.group(1) if match and match.groups() else match.group(0)] if match else []
+    found = node.css(rule.css) if rule.css is not None else node.xpath(rule.xpath or "")
+    return [v for v in found.getall() if v is not None]
+
+
+def _apply_regex(pattern: str, values: list[str]) -> list[str]:
+    kept = []
+    for value in values:
+        match = re.search(pattern, value, re.DOTALL)
+        if match:
+            kept.append(match.group(1) if match.groups() else match.group(0))
+    return kept
+
+
+def extract_value(rule: FieldRule, node: Selector, url: str) -> str | list[str] | None:
+    """One field: a list when the rule says `multiple`, else the first value or None."""
+    values = _select(rule, node, url)
+    if rule.regex is not None:
+        values = _apply_regex(rule.regex, values)
+    for name in rule.processors:
+        if name == "join":
+            values = [join(values)]
+        elif name == "join_lines":
+            values = [join(values, "\n")]
+        else:
+            values = [SINGLE[name](v, url) for v in values]
+    values = [v for v in values if v != ""]
+    if rule.multiple:
+        return values
+    return values[0] if values else None
+
+
+def extract_fields(
+    rules: Mapping[str, FieldRule], node: Selector, url: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Every field of a rule set, and the required ones that came back empty."""
+    fields: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, rule in rules.items():
+        value = extract_value(rule, node, url)
+        fields[name] = value
+        if rule.required and not value:
+            missing.append(name)
+    return fields, missing
+
+
+def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extraction:
+    """All fields and repeated blocks of a page; coverage is the share of fields found."""
+    fields, missing = extract_fields(blueprint.fields, root, url)
+    for name, list_rule in blueprint.lists.items():
+        nodes = root.css(list_rule.css) if list_rule.css else root.xpath(list_rule.xpath or "")
+        records = []
+        for node in nodes:
+            record, record_missing = extract_fields(list_rule.fields, node, url)
+            records.append(record)
+            missing.extend(f"{name}[{len(records) - 1}].{m}" for m in record_missing)
+        fields[name] = records
+    declared = [n for n, r in blueprint.fields.items() if r.const is None]
+    found = sum(1 for n in declared if fields.get(n))
+    coverage = found / len(declared) if declared else 1.0
+    return Extraction(fields=fields, missing=missing, coverage=coverage)

@@ -1,0 +1,101 @@
+"""Turn one response into a PageItem: state, raw fields, links. No Scrapy engine needed.
+
+The spider and the replay tests share this, so a saved page is read exactly as a live one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from crawler.extraction.blueprint import Extraction, extract_page, extract_value
+from crawler.items import PageItem
+from crawler.pagestate import CONTENT_STATES, classify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy.http import Response
+
+    from crawler.sources.model import PageBlueprint, Source
+
+SECRET_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
+
+
+def server_date(response: Response) -> datetime | None:
+    """The market's own clock, against which its "3 days ago" is meant."""
+    raw = response.headers.get(b"Date")
+    if not raw:
+        return None
+    try:
+        parsed = parsedate_to_datetime(raw.decode("latin-1"))
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def public_headers(response: Response) -> dict[str, str]:
+    """Response headers worth archiving; cookies and credentials are never stored."""
+    return {
+        key.decode("latin-1"): b", ".join(values).decode("latin-1")
+        for key, values in response.headers.items()
+        if key.decode("latin-1").lower() not in SECRET_HEADERS
+    }
+
+
+def _page_object(dotted: str) -> Callable[[Response], Extraction]:
+    module_name, _, attr = dotted.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def _extract(blueprint: PageBlueprint, response: Response) -> Extraction:
+    if blueprint.page_object:
+        return _page_object(blueprint.page_object)(response)
+    return extract_page(blueprint, response.selector, response.url)
+
+
+def _links(source: Source, response: Response) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for kind, selectors in source.follow.model_dump().items():
+        urls: list[str] = []
+        for selector in selectors:
+            is_xpath = selector.startswith(("/", "("))
+            nodes = response.xpath(selector) if is_xpath else response.css(selector)
+            hrefs = nodes.getall()
+            urls.extend(urljoin(response.url, h.strip()) for h in hrefs if h.strip())
+        found[kind] = list(dict.fromkeys(urls))
+    return found
+
+
+def read_page(
+    source: Source, response: Response, kind: str, *, fetched_at: datetime | None = None
+) -> PageItem:
+    """Classify, then extract only when the page is the content page we asked for."""
+    state = classify(source, response, kind)
+    item = PageItem(
+        source=source.id,
+        url=response.url,
+        kind=kind,
+        state=state,
+        fetched_at=fetched_at or datetime.now(UTC),
+        status=response.status,
+        body=response.body,
+        headers=public_headers(response),
+        server_date=server_date(response),
+    )
+    if state not in CONTENT_STATES:
+        return item
+    if source.rates is not None:
+        rates = extract_value(source.rates, response.selector, response.url)
+        item.rates = rates if isinstance(rates, list) else [rates] if rates else []
+    extraction = _extract(source.pages[state], response)  # type: ignore[index]
+    item.fields, item.missing, item.coverage = (
+        extraction.fields,
+        extraction.missing,
+        extraction.coverage,
+    )
+    item.links = _links(source, response)
+    return item

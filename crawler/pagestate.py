@@ -1,0 +1,63 @@
+"""Decide what a fetched page is before anything is extracted from it.
+
+A login wall or a DDoS queue served with HTTP 200 must never be read as an empty index;
+so every response gets a state first, from the source's detectors, then from its status.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
+
+    from crawler.sources.model import Source, StateDetector
+
+CONTENT_STATES: frozenset[str] = frozenset({"index", "listing", "vendor"})
+
+
+def _matches(detector: StateDetector, response: Response) -> bool:
+    if detector.status and response.status not in detector.status:
+        return False
+    if detector.url_regex and not re.search(detector.url_regex, response.url):
+        return False
+    needs_text = detector.css or detector.xpath or detector.text_regex
+    if needs_text and not hasattr(response, "text"):
+        return False
+    if detector.css and not response.css(detector.css):
+        return False
+    if detector.xpath and not response.xpath(detector.xpath):
+        return False
+    return not (detector.text_regex and not re.search(detector.text_regex, response.text))
+
+
+def _by_status(status: int) -> str | None:
+    if status in (404, 410):
+        return "not_found"
+    if status == 429:
+        return "rate_limited"
+    if status == 503:
+        return "maintenance"
+    if status >= 400:
+        return "error"
+    return None
+
+
+def classify(source: Source, response: Response, expected_kind: str) -> str:
+    """The page state: detectors first, then HTTP status, then the kind we asked for."""
+    for detector in source.states:
+        if _matches(detector, response):
+            return detector.state
+    by_status = _by_status(response.status)
+    if by_status:
+        return by_status
+    content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").split(";")[0]
+    if content_type.strip().lower() not in source.content_types or not hasattr(response, "text"):
+        return "other"
+    blueprint = source.pages.get(expected_kind)  # type: ignore[call-overload]
+    if blueprint is None:
+        return "other"
+    if blueprint.url_regex and not re.search(blueprint.url_regex, response.url):
+        return "other"
+    return expected_kind

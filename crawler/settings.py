@@ -1,0 +1,44 @@
+"""Scrapy settings for darkarchive: every component is switched on here and only here."""
+
+from __future__ import annotations
+
+BOT_NAME = "darkarchive"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Passive and polite: identify as a generic browser, no robots.txt round trip to a market
+# (markets have none worth honouring and the request is one more fingerprint), modest load.
+USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"
+ROBOTSTXT_OBEY = False
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 60
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Every status reaches the spider so that it is recorded with its page state.
+HTTPERROR_ALLOW_ALL = True
+# HTML only: nothing larger than a page is ever downloaded.
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+MEDIA_ALLOW_REDIRECTS = False
+COOKIES_DEBUG = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+ITEM_PIPELINES = {
+    "pipelines.normalise_pipeline.NormalisePipeline": 300,
+    "pipelines.archive_pipeline.ArchivePipeline": 800,
+}
+
+# The archive: an explicit URI (embedded server started by the CLI) or MONGODB_URI from the
+# environment; with neither, the pipeline starts the embedded server on ARCHIVE_DATA_DIR.
+ARCHIVE_MONGO_URI = ""
+ARCHIVE_DB_NAME = "darkarchive"
+ARCHIVE_DATA_DIR = "var/mongo"
+ARCHIVE_BATCH_SIZE = 200
+
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"

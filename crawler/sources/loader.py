@@ -1,0 +1,70 @@
+"""Load and validate source definitions; a bad file names the file, the key and the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import ValidationError
+
+from crawler.sources.model import Source
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
+
+
+class SourceConfigError(ValueError):
+    """A source file that cannot be used, with where and why."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+def sources_dir() -> Path:
+    """The folder of source files: `DARKARCHIVE_SOURCES_DIR` or the repo's config/sources."""
+    return Path(os.environ.get("DARKARCHIVE_SOURCES_DIR", DEFAULT_SOURCES_DIR))
+
+
+def source_path(source_id: str, directory: Path | None = None) -> Path:
+    """A source id names `<dir>/<id>.yaml`; a path to a YAML file is taken as it is."""
+    candidate = Path(source_id)
+    if candidate.suffix in {".yaml", ".yml"}:
+        return candidate
+    return (directory or sources_dir()) / f"{source_id}.yaml"
+
+
+def _describe(error: ErrorDetails) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    received = error.get("input")
+    shown = "" if isinstance(received, dict | list) else f" (got {received!r})"
+    return f"key {key}: {error['msg']}{shown}"
+
+
+def load_source(source_id: str, directory: Path | None = None) -> Source:
+    """Read and validate one source file."""
+    path = source_path(source_id, directory)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        raise SourceConfigError(path, [f"no such source file (known sources: {known})"]) from None
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SourceConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise SourceConfigError(path, ["expected a mapping of keys at the top level"])
+    try:
+        source = Source.model_validate(data)
+    except ValidationError as exc:
+        raise SourceConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+    if source.id != path.stem:
+        problem = f"key id: {source.id!r} must match the file name {path.stem!r}"
+        raise SourceConfigError(path, [problem])
+    return source

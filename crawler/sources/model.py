@@ -1,0 +1,196 @@
+"""The shape of a source definition: one marketplace described as data."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PageKind = Literal["index", "listing", "vendor"]
+PageState = Literal[
+    "listing",
+    "index",
+    "vendor",
+    "login_wall",
+    "captcha",
+    "queue",
+    "rate_limited",
+    "maintenance",
+    "not_found",
+    "error",
+    "other",
+]
+CHALLENGE_STATES: frozenset[str] = frozenset(
+    {"login_wall", "captcha", "queue", "rate_limited", "maintenance"}
+)
+PROCESSORS: frozenset[str] = frozenset(
+    {"strip", "html_to_text", "join", "join_lines", "lower", "upper", "absolute_url"}
+)
+
+
+class _Strict(BaseModel):
+    """Unknown keys are typos in a hand-written YAML file: refuse them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldRule(_Strict):
+    """How one field is read from a page: a selector, then an optional regex and processors.
+
+    Exactly one of `css`, `xpath`, `url_regex` or `const` says where the value comes from;
+    `regex` keeps its first group (or the whole match); `processors` run in order.
+    """
+
+    css: str | None = None
+    xpath: str | None = None
+    url_regex: str | None = None
+    const: str | None = None
+    regex: str | None = None
+    multiple: bool = False
+    required: bool = False
+    processors: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldRule:
+        origins = [o for o in (self.css, self.xpath, self.url_regex, self.const) if o is not None]
+        if len(origins) != 1:
+            raise ValueError("give exactly one of css, xpath, url_regex or const")
+        return self
+
+    @field_validator("regex", "url_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @field_validator("processors")
+    @classmethod
+    def _known_processors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [p for p in value if p not in PROCESSORS]
+        if unknown:
+            expected = sorted(PROCESSORS)
+            raise ValueError(f"unknown processor(s) {unknown}; expected one of {expected}")
+        return value
+
+
+class ListRule(_Strict):
+    """A repeated block (price tiers, feedback entries): one record per matched element."""
+
+    css: str | None = None
+    xpath: str | None = None
+    fields: dict[str, FieldRule]
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ListRule:
+        if (self.css is None) == (self.xpath is None):
+            raise ValueError("give exactly one of css or xpath")
+        return self
+
+
+class PageBlueprint(_Strict):
+    """What a page of one kind looks like and which fields it carries."""
+
+    url_regex: str | None = None
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+    lists: dict[str, ListRule] = Field(default_factory=dict)
+    page_object: str | None = None
+    min_field_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class LinkRules(_Strict):
+    """Where the spider goes next; each value selects link targets (href values)."""
+
+    index: list[str] = Field(default_factory=list)
+    pagination: list[str] = Field(default_factory=list)
+    listing: list[str] = Field(default_factory=list)
+    vendor: list[str] = Field(default_factory=list)
+
+
+class StateDetector(_Strict):
+    """A rule that gives a page its state before extraction (Midnight-Sea-style detectors).
+
+    All the conditions given must hold. A detector with no condition is refused.
+    """
+
+    state: PageState
+    status: list[int] = Field(default_factory=list)
+    css: str | None = None
+    xpath: str | None = None
+    text_regex: str | None = None
+    url_regex: str | None = None
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> StateDetector:
+        if not (self.status or self.css or self.xpath or self.text_regex or self.url_regex):
+            raise ValueError("a detector needs one of status, css, xpath, text_regex, url_regex")
+        return self
+
+
+class Politeness(_Strict):
+    """Load the team puts on a market: per-source concurrency, delay and timeouts."""
+
+    concurrency: int = Field(default=4, ge=1, le=64)
+    delay: float = Field(default=0.0, ge=0.0)
+    timeout: float = Field(default=60.0, gt=0.0)
+    retries: int = Field(default=2, ge=0, le=10)
+    max_pages: int = Field(default=0, ge=0)
+
+
+class SecretRef(_Strict):
+    """Where a secret value lives: an environment variable or a file outside the repo."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+class Session(_Strict):
+    """Session cookies by name; values are never written in the source file."""
+
+    cookies: dict[str, SecretRef] = Field(default_factory=dict)
+
+
+class NormaliseHints(_Strict):
+    """What the normalisers cannot guess from one string."""
+
+    default_currency: str | None = None
+    decimal_separator: Literal[".", ","] | None = None
+    date_order: Literal["DMY", "MDY", "YMD"] | None = None
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    rating_scale: float | None = None
+
+
+class Source(_Strict):
+    """One marketplace as configured (one YAML file under config/sources/)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str
+    network: Literal["tor", "clearnet"]
+    mirrors: list[str] = Field(min_length=1)
+    start_pages: list[str] = Field(default_factory=lambda: ["/"])
+    follow: LinkRules
+    pages: dict[PageKind, PageBlueprint]
+    rates: FieldRule | None = None
+    states: list[StateDetector] = Field(default_factory=list)
+    politeness: Politeness = Field(default_factory=Politeness)
+    session: Session = Field(default_factory=Session)
+    normalise: NormaliseHints = Field(default_factory=NormaliseHints)
+    content_types: list[str] = Field(default_factory=lambda: ["text/html"])
+
+    @field_validator("mirrors")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"mirror {url!r} is not an http(s) URL")
+        return [url.rstrip("/") for url in value]

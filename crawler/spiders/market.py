@@ -1,0 +1,105 @@
+"""The one spider: walks a source as its definition says. Navigation only."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlparse
+
+import scrapy
+
+from crawler.items import PageItem
+from crawler.pages import read_page
+from crawler.session import session_cookies
+from crawler.sources.loader import load_source
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+    from crawler.sources.model import Source
+
+logger = logging.getLogger(__name__)
+
+FOLLOW_KIND = {"index": "index", "pagination": "index", "listing": "listing", "vendor": "vendor"}
+
+
+class MarketSpider(scrapy.Spider):
+    """`scrapy crawl market -a source=<id> [-a mirror=URL]`."""
+
+    name = "market"
+    source: Source
+    mirror: str
+
+    def __init__(self, source: str = "", mirror: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not source:
+            raise ValueError("which source? pass -a source=<id> (a file in config/sources/)")
+        self.source_id = source
+        self.mirror_override = mirror.rstrip("/")
+        self.refusals: list[str] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketSpider:
+        spider: MarketSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider.source = load_source(spider.source_id)
+        spider.mirror = spider.mirror_override or spider.source.mirrors[0]
+        spider.allowed_domains = [urlparse(spider.mirror).hostname or ""]
+        polite = spider.source.politeness
+        for key, value in {
+            "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency,
+            "DOWNLOAD_DELAY": polite.delay,
+            "DOWNLOAD_TIMEOUT": polite.timeout,
+            "RETRY_TIMES": polite.retries,
+            "CLOSESPIDER_PAGECOUNT": polite.max_pages,
+        }.items():
+            crawler.settings.set(key, value, priority="spider")
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.source.network == "tor":
+            # Fail closed until Tor routing lands: an onion request sent without the proxy
+            # would go to the system resolver and leak the team's interest.
+            self.refusals.append(
+                f"source {self.source.id} is a Tor source and Tor routing is not configured; "
+                "nothing was fetched"
+            )
+            logger.error("%s", self.refusals[-1])
+            return
+        cookies = session_cookies(self.source)
+        for page in self.source.start_pages:
+            yield self._request(urljoin(self.mirror + "/", page.lstrip("/")), "index", cookies)
+
+    def _request(
+        self, url: str, kind: str, cookies: dict[str, str] | None = None
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_page,
+            errback=self.on_error,
+            cookies=cookies or {},
+            meta={"kind": kind},
+        )
+
+    def parse_page(self, response: Response) -> Iterator[PageItem | scrapy.Request]:
+        item = read_page(self.source, response, response.meta["kind"])
+        yield item
+        for rule, urls in item.links.items():
+            for url in urls:
+                yield self._request(url, FOLLOW_KIND[rule])
+
+    def on_error(self, failure: Failure) -> Iterator[PageItem]:
+        """A page we could not fetch is still a page of the run: record why."""
+        request = failure.request  # type: ignore[attr-defined]
+        yield PageItem(
+            source=self.source.id,
+            url=request.url,
+            kind=request.meta.get("kind", "index"),
+            state="error",
+            fetched_at=datetime.now(UTC),
+            error=f"{type(failure.value).__name__}: {failure.getErrorMessage()}",
+        )

@@ -1,0 +1,99 @@
+"""How complete a run was: what the market said it had against what we fetched and parsed.
+
+Delisting is inferred only from complete runs, so this verdict decides what research may
+conclude from an absence.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from crawler.pagestate import CONTENT_STATES
+
+if TYPE_CHECKING:
+    from crawler.items import PageItem
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+@dataclass
+class RunAccounting:
+    """Counters kept while a run goes; `verdict` turns them into a status and reasons."""
+
+    by_state: Counter[str] = field(default_factory=Counter)
+    expected_by_index: dict[str, int] = field(default_factory=dict)
+    listing_links: set[str] = field(default_factory=set)
+    vendor_links: set[str] = field(default_factory=set)
+    listings_parsed: set[str] = field(default_factory=set)
+    vendors_parsed: set[str] = field(default_factory=set)
+    failed_pages: set[str] = field(default_factory=set)
+    problems: int = 0
+    extraction_failures: int = 0
+
+    def add(self, item: PageItem) -> None:
+        self.by_state[item.state] += 1
+        self.problems += len(item.problems)
+        if item.expected_count is not None:
+            base = _without_query(item.url)
+            self.expected_by_index[base] = max(
+                self.expected_by_index.get(base, 0), item.expected_count
+            )
+        if item.state == "index":
+            self.listing_links.update(item.links.get("listing", []))
+        self.vendor_links.update(item.links.get("vendor", []))
+        if item.state not in CONTENT_STATES or item.missing:
+            self.failed_pages.add(item.url)
+            self.extraction_failures += item.state in CONTENT_STATES
+            return
+        if item.state == "listing" and item.records:
+            self.listings_parsed.add(item.url)
+        elif item.state == "vendor" and item.records:
+            self.vendors_parsed.add(item.url)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "pages": sum(self.by_state.values()),
+            "pages_by_state": dict(self.by_state),
+            "expected_listings": sum(self.expected_by_index.values()),
+            "listing_links": len(self.listing_links),
+            "listings_parsed": len(self.listings_parsed),
+            "vendor_links": len(self.vendor_links),
+            "vendors_parsed": len(self.vendors_parsed),
+            "failed_pages": len(self.failed_pages),
+            "problems": self.problems,
+        }
+
+    def verdict(self, refusals: list[str], close_reason: str) -> tuple[str, list[str]]:
+        """`complete` only when every expected page was fetched and parsed."""
+        if refusals:
+            return "failed", list(refusals)
+        content = sum(self.by_state[s] for s in CONTENT_STATES)
+        if not (self.listings_parsed or self.vendors_parsed):
+            return "failed", [f"no listing or vendor page was parsed ({content} content pages)"]
+        reasons = []
+        if close_reason != "finished":
+            reasons.append(f"crawl stopped early: {close_reason}")
+        for state, count in sorted(self.by_state.items()):
+            if state not in CONTENT_STATES:
+                reasons.append(f"{count} page(s) in state {state}")
+        if self.extraction_failures:
+            reasons.append(f"{self.extraction_failures} content page(s) failed extraction")
+        unparsed = self.listing_links - self.listings_parsed
+        if unparsed:
+            reasons.append(f"{len(unparsed)} linked listing page(s) not parsed")
+        unparsed_vendors = self.vendor_links - self.vendors_parsed
+        if unparsed_vendors:
+            reasons.append(f"{len(unparsed_vendors)} linked vendor page(s) not parsed")
+        expected = sum(self.expected_by_index.values())
+        if self.expected_by_index and expected > len(self.listing_links):
+            reasons.append(
+                f"the market shows {expected} listings but its index pages linked "
+                f"{len(self.listing_links)}"
+            )
+        return ("partial" if reasons else "complete"), reasons

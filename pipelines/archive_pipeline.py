@@ -1,0 +1,178 @@
+"""Item pipeline: every page into the raw archive, every record into the versioned store.
+
+It owns the run: opened when the spider opens, closed with a completeness verdict when it
+closes, with every failure recorded as a run event that names the URL and the page state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pymongo import MongoClient
+from scrapy import signals
+
+from pipelines.accounting import RunAccounting
+from pipelines.store.archive import Archive
+from pipelines.store.connect import open_database
+from pipelines.store.model import EntityObservation, PageRecord, Provenance
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from pymongo.database import Database
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+    from crawler.items import PageItem
+    from crawler.sources.model import Source
+    from pipelines.store.model import RunRef
+
+logger = logging.getLogger(__name__)
+
+
+def parser_version(source: Source) -> str:
+    """Code version plus a hash of the source's blueprint: either change means a new parser."""
+    try:
+        code = version("darkarchive")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        code = "0"
+    blueprint = source.model_dump_json(include={"pages", "rates", "normalise", "states"})
+    return f"{code}+{hashlib.sha256(blueprint.encode()).hexdigest()[:12]}"
+
+
+class ArchivePipeline:
+    """Writes pages, entities, feedback, rates and events; closes the run with its verdict."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.uri = settings.get("ARCHIVE_MONGO_URI") or ""
+        self.db_name = settings.get("ARCHIVE_DB_NAME", "darkarchive")
+        self.data_dir = Path(settings.get("ARCHIVE_DATA_DIR", "var/mongo"))
+        self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
+        self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
+        self.accounting = RunAccounting()
+        self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
+        self._connection: AbstractContextManager[Any] | None = None
+        self._client: MongoClient[Any] | None = None
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        return cls(crawler)
+
+    @property
+    def spider(self) -> Spider:
+        assert self.crawler.spider is not None
+        return self.crawler.spider
+
+    def _database(self) -> Database[Any]:
+        if self.uri:
+            self._client = MongoClient(self.uri, tz_aware=True)
+            return self._client[self.db_name]
+        connection = open_database(data_dir=self.data_dir, db_name=self.db_name)
+        self._connection = connection
+        return connection.__enter__().db  # type: ignore[no-any-return]
+
+    def open_spider(self) -> None:
+        source: Source = self.spider.source  # type: ignore[attr-defined]
+        self.archive = Archive(self._database())
+        self.archive.ensure_indexes()
+        self.parser_version = parser_version(source)
+        self.run: RunRef = self.archive.open_run(
+            source.id,
+            parser_version=self.parser_version,
+            started_at=datetime.now(UTC),
+            config={"mirror": self.spider.mirror, "network": source.network},  # type: ignore[attr-defined]
+            resume=self.resume,
+        )
+        self.crawler.stats.set_value("darkarchive/run_id", self.run.run_id)  # type: ignore[union-attr]
+        logger.info("run %s opened (parser %s)", self.run.run_id, self.parser_version)
+
+    def process_item(self, item: PageItem) -> PageItem:
+        run = self.run
+        sha = self.archive.store_page(
+            run,
+            PageRecord(
+                url=item.url,
+                status=item.status,
+                fetched_at=item.fetched_at,
+                state=item.state,
+                kind=item.kind,
+                body=item.body,
+                headers=item.headers,
+                server_date=item.server_date,
+                error=item.error,
+            ),
+        )
+        self.accounting.add(item)
+        if item.error:
+            self.archive.record_event(
+                run, kind="fetch", reason=item.error, url=item.url, state=item.state
+            )
+        elif item.state not in ("index", "listing", "vendor"):
+            self.archive.record_event(
+                run,
+                kind="page_state",
+                reason=f"page in state {item.state}",
+                url=item.url,
+                state=item.state,
+                detail={"status": item.status},
+            )
+        for problem in item.problems:
+            self.archive.record_event(
+                run, kind="extraction", reason=problem, url=item.url, state=item.state
+            )
+        if item.rate_quotes:
+            self.archive.record_rates(run, item.rate_quotes)
+        provenance = Provenance(
+            url=item.url,
+            page_sha256=sha or "",
+            fetched_at=item.fetched_at,
+            parser_version=self.parser_version,
+        )
+        for kind, key, content in item.records:
+            self.pending[kind].append(EntityObservation(key, content, provenance))
+            if len(self.pending[kind]) >= self.batch_size:
+                self._flush(kind)
+        if item.feedback and item.records:
+            self.archive.record_feedback(run, item.records[0][1], item.feedback, provenance)
+        item.body = None  # archived; do not keep page bodies alive in memory
+        return item
+
+    def _flush(self, kind: str) -> None:
+        batch, self.pending[kind] = self.pending[kind], []
+        if batch:
+            self.archive.record_entities(self.run, kind, batch)  # type: ignore[arg-type]
+
+    def close_spider(self) -> None:
+        for kind in self.pending:
+            self._flush(kind)
+
+    def _spider_closed(self, spider: Spider, reason: str) -> None:
+        """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
+        try:
+            status, reasons = self.accounting.verdict(getattr(spider, "refusals", []), reason)
+            for refusal in getattr(spider, "refusals", []):
+                self.archive.record_event(self.run, kind="refused", reason=refusal)
+            summary = self.archive.close_run(
+                self.run, status=status, counts=self.accounting.counts(), reasons=reasons
+            )
+            self.crawler.stats.set_value("darkarchive/run_status", status)  # type: ignore[union-attr]
+            logger.info(
+                "run %s closed: %s%s; %s",
+                self.run.run_id,
+                status,
+                f" ({'; '.join(reasons)})" if reasons else "",
+                summary,
+            )
+        finally:
+            if self._client is not None:
+                self._client.close()
+            if self._connection is not None:
+                self._connection.__exit__(None, None, None)

@@ -1,0 +1,195 @@
+"""Raw page fields to normalised listing, vendor and feedback records.
+
+Each normalised value sits beside its raw text; a value that cannot be read keeps its
+raw text with the reason, and the problem is reported so the run records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pipelines.normalise import (
+    NormaliseError,
+    Price,
+    html_to_text,
+    parse_count,
+    parse_countries,
+    parse_country,
+    parse_date,
+    parse_price,
+    parse_quantity,
+    parse_rating,
+    pgp_fingerprint,
+    price_per_unit,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+
+    from crawler.sources.model import NormaliseHints
+
+
+@dataclass
+class Reader:
+    """Normalises one page's fields under the source's hints, collecting problems."""
+
+    hints: NormaliseHints
+    base: datetime
+    problems: list[str] = field(default_factory=list)
+
+    def attempt(self, name: str, raw: str | None, parse: Callable[[str], Any]) -> Any:
+        if raw is None or raw == "":
+            return None
+        try:
+            return parse(raw)
+        except NormaliseError as exc:
+            self.problems.append(f"field {name}: {exc}")
+            return None
+
+    def text(self, raw: Any) -> str | None:
+        return raw.strip() if isinstance(raw, str) and raw.strip() else None
+
+    def price(self, name: str, raw: str | None) -> dict[str, Any] | None:
+        parsed = self.attempt(
+            name,
+            raw,
+            lambda t: parse_price(
+                t,
+                default_currency=self.hints.default_currency,
+                decimal_separator=self.hints.decimal_separator,
+            ),
+        )
+        if parsed is None:
+            return {"text": raw, "error": "unreadable"} if raw else None
+        return {"amount": parsed.amount, "currency": parsed.currency, "text": parsed.text}
+
+    def quantity(self, name: str, raw: str | None) -> tuple[dict[str, Any] | None, Any]:
+        parsed = self.attempt(
+            name, raw, lambda t: parse_quantity(t, decimal_separator=self.hints.decimal_separator)
+        )
+        if parsed is None:
+            return ({"text": raw, "error": "unreadable"} if raw else None), None
+        value = {"amount": parsed.amount, "unit": parsed.unit, "count": parsed.count, "text": raw}
+        return value, parsed
+
+    def date(self, name: str, raw: str | None) -> dict[str, Any] | None:
+        parsed = self.attempt(
+            name,
+            raw,
+            lambda t: parse_date(
+                t,
+                base=self.base,
+                languages=tuple(self.hints.languages),
+                date_order=self.hints.date_order,
+            ),
+        )
+        if parsed is None:
+            return {"text": raw, "error": "unreadable"} if raw else None
+        return {"earliest": parsed.earliest, "latest": parsed.latest, "text": raw}
+
+    def shipping(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        ships_from = self.text(fields.get("ships_from"))
+        ships_to = self.text(fields.get("ships_to"))
+        return {
+            "ships_from": self.attempt("ships_from", ships_from, parse_country),
+            "ships_from_text": ships_from,
+            "ships_to": list(self.attempt("ships_to", ships_to, parse_countries) or []),
+            "ships_to_text": ships_to,
+        }
+
+
+def _price_per_unit(price: dict[str, Any] | None, quantity: Any) -> dict[str, Any] | None:
+    if not price or "amount" not in price or quantity is None:
+        return None
+    per_unit = price_per_unit(Price(price["amount"], price["currency"], price["text"]), quantity)
+    if per_unit is None:
+        return None
+    unit = "g" if quantity.grams is not None else quantity.unit
+    return {"amount": per_unit, "currency": price["currency"], "unit": unit}
+
+
+def listing_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The versioned content of a listing (feedback is kept apart: it only accumulates)."""
+    price = reader.price("price", reader.text(fields.get("price")))
+    quantity, parsed_quantity = reader.quantity("quantity", reader.text(fields.get("quantity")))
+    tiers = []
+    for index, tier in enumerate(fields.get("tiers") or []):
+        tier_quantity, tier_parsed = reader.quantity(
+            f"tiers[{index}].quantity", reader.text(tier.get("quantity"))
+        )
+        tier_price = reader.price(f"tiers[{index}].price", reader.text(tier.get("price")))
+        tiers.append(
+            {
+                "quantity": tier_quantity,
+                "price": tier_price,
+                "price_per_unit": _price_per_unit(tier_price, tier_parsed),
+            }
+        )
+    description = fields.get("description")
+    return {
+        "title": reader.text(fields.get("title")),
+        "category_path": [c.strip() for c in fields.get("category_path") or [] if c.strip()],
+        "description": html_to_text(description) if description else None,
+        "vendor": reader.text(fields.get("vendor_id")),
+        "price": price,
+        "quantity": quantity,
+        "price_per_unit": _price_per_unit(price, parsed_quantity),
+        "tiers": tiers,
+        **reader.shipping(fields),
+    }
+
+
+def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Buyer feedback entries; their dates are intervals because markets show them coarsely."""
+    entries = []
+    for index, raw in enumerate(fields.get("feedback") or []):
+        rating_text = reader.text(raw.get("rating"))
+        rating = reader.attempt(f"feedback[{index}].rating", rating_text, parse_rating)
+        date = reader.date(f"feedback[{index}].date", reader.text(raw.get("date")))
+        if date is None or "earliest" not in date:
+            continue
+        entries.append(
+            {
+                "rating": rating.raw if rating else None,
+                "rating_scale": rating.scale if rating else None,
+                "rating_text": rating_text,
+                "buyer": reader.text(raw.get("buyer")),
+                "text": reader.text(raw.get("text")) or "",
+                "date_earliest": date["earliest"],
+                "date_latest": date["latest"],
+                "date_text": date["text"],
+            }
+        )
+    return entries
+
+
+def vendor_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The versioned content of a vendor profile."""
+    scale = reader.hints.rating_scale
+    rating_text = reader.text(fields.get("rating"))
+    rating = reader.attempt(
+        "rating",
+        rating_text,
+        lambda t: parse_rating(t, scale=None if scale is None else Decimal(str(scale))),
+    )
+    count_text = reader.text(fields.get("feedback_count"))
+    key_text = fields.get("pgp_key")
+    key_text = key_text.strip() if isinstance(key_text, str) and key_text.strip() else None
+    return {
+        "name": reader.text(fields.get("name")),
+        "rating": (
+            {"value": rating.value, "raw": rating.raw, "scale": rating.scale, "text": rating_text}
+            if rating
+            else ({"text": rating_text, "error": "unreadable"} if rating_text else None)
+        ),
+        "feedback_count": reader.attempt("feedback_count", count_text, parse_count),
+        "feedback_count_text": count_text,
+        "joined": reader.date("joined", reader.text(fields.get("joined"))),
+        "bio": html_to_text(fields["bio"]) if fields.get("bio") else None,
+        "pgp_fingerprint": reader.attempt("pgp_key", key_text, pgp_fingerprint),
+        "pgp_key": key_text,
+        **reader.shipping(fields),
+    }
