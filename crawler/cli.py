@@ -78,7 +78,7 @@ def print_run_summary(
         states = ", ".join(f"{k} {v}" for k, v in sorted(counts.get("pages_by_state", {}).items()))
         print(f"  pages: {counts.get('pages', 0)} ({states})")
         for kind in ("listing", "vendor"):
-            summary = counts.get(f"{kind}s", {})
+            summary = counts.get(kind, {})
             print(
                 f"  {kind}s: {summary.get('observed', 0)} observed, {summary.get('new', 0)} new, "
                 f"{summary.get('changed', 0)} changed, {summary.get('delisted', 0)} delisted"

@@ -31,7 +31,7 @@ class PageItem:
     links: dict[str, list[str]] = field(default_factory=dict)
     rates: list[str] = field(default_factory=list)
     rate_quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    expected_count: int | None = None
+    expected: dict[str, int] = field(default_factory=dict)
     records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

@@ -22,8 +22,11 @@ def _matches(detector: StateDetector, response: Response) -> bool:
         return False
     if detector.url_regex and not re.search(detector.url_regex, response.url):
         return False
-    needs_text = detector.css or detector.xpath or detector.text_regex
-    if needs_text and not hasattr(response, "text"):
+    markup_rule = detector.css or detector.xpath or detector.text_regex
+    # Markup rules only mean something on markup (a JSON body has no `form#login`).
+    if markup_rule and (
+        not hasattr(response, "text") or response.selector.type not in ("html", "xml")
+    ):
         return False
     if detector.css and not response.css(detector.css):
         return False

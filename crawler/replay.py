@@ -62,7 +62,7 @@ def replay(source: Source, case: Path) -> dict[str, Any]:
                 "state": item.state,
                 "fields": item.fields,
                 "rates": item.rate_quotes,
-                "expected_count": item.expected_count,
+                "expected": item.expected,
                 "records": [{"kind": k, "key": key, "content": c} for k, key, c in item.records],
                 "feedback": item.feedback,
                 "problems": item.problems,

@@ -27,7 +27,7 @@ class RunAccounting:
     """Counters kept while a run goes; `verdict` turns them into a status and reasons."""
 
     by_state: Counter[str] = field(default_factory=Counter)
-    expected_by_index: dict[str, int] = field(default_factory=dict)
+    expected: dict[tuple[str, str], int] = field(default_factory=dict)
     listing_links: set[str] = field(default_factory=set)
     vendor_links: set[str] = field(default_factory=set)
     listings_parsed: set[str] = field(default_factory=set)
@@ -39,11 +39,10 @@ class RunAccounting:
     def add(self, item: PageItem) -> None:
         self.by_state[item.state] += 1
         self.problems += len(item.problems)
-        if item.expected_count is not None:
-            base = _without_query(item.url)
-            self.expected_by_index[base] = max(
-                self.expected_by_index.get(base, 0), item.expected_count
-            )
+        for kind, count in item.expected.items():
+            # Paginated indexes repeat their total on every page: count it once.
+            slot = (kind, _without_query(item.url))
+            self.expected[slot] = max(self.expected.get(slot, 0), count)
         if item.state == "index":
             self.listing_links.update(item.links.get("listing", []))
         self.vendor_links.update(item.links.get("vendor", []))
@@ -56,11 +55,15 @@ class RunAccounting:
         elif item.state == "vendor" and item.records:
             self.vendors_parsed.add(item.url)
 
+    def expected_total(self, kind: str) -> int:
+        return sum(count for (k, _), count in self.expected.items() if k == kind)
+
     def counts(self) -> dict[str, Any]:
         return {
             "pages": sum(self.by_state.values()),
             "pages_by_state": dict(self.by_state),
-            "expected_listings": sum(self.expected_by_index.values()),
+            "expected_listings": self.expected_total("listing"),
+            "expected_vendors": self.expected_total("vendor"),
             "listing_links": len(self.listing_links),
             "listings_parsed": len(self.listings_parsed),
             "vendor_links": len(self.vendor_links),
@@ -90,10 +93,10 @@ class RunAccounting:
         unparsed_vendors = self.vendor_links - self.vendors_parsed
         if unparsed_vendors:
             reasons.append(f"{len(unparsed_vendors)} linked vendor page(s) not parsed")
-        expected = sum(self.expected_by_index.values())
-        if self.expected_by_index and expected > len(self.listing_links):
-            reasons.append(
-                f"the market shows {expected} listings but its index pages linked "
-                f"{len(self.listing_links)}"
-            )
+        for kind, links in (("listing", self.listing_links), ("vendor", self.vendor_links)):
+            expected = self.expected_total(kind)
+            if expected > len(links):
+                reasons.append(
+                    f"the market shows {expected} {kind}s but its pages linked {len(links)}"
+                )
         return ("partial" if reasons else "complete"), reasons

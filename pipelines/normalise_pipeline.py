@@ -53,15 +53,18 @@ def _rates(item: PageItem) -> None:
 
 
 def normalise_page(item: PageItem, source: Source) -> None:
-    """Fill `records`, `feedback`, `expected_count` and `problems` of one page item."""
+    """Fill `records`, `feedback`, `expected` and `problems` of one page item."""
     _rates(item)
     if item.missing:
         item.problems.append("required field(s) not found: " + ", ".join(item.missing))
         return
     reader = Reader(hints=source.normalise, base=item.server_date or item.fetched_at)
     fields = item.fields
-    if item.state == "index" and fields.get("total_count"):
-        item.expected_count = reader.attempt("total_count", fields["total_count"], parse_count)
+    if item.state == "index":
+        for kind in ("listing", "vendor"):
+            count = reader.attempt(f"{kind}_count", fields.get(f"{kind}_count"), parse_count)
+            if count is not None:
+                item.expected[kind] = count
     elif item.state == "listing":
         key = reader.text(fields.get("listing_id"))
         if key:

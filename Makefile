@@ -1,0 +1,32 @@
+# The two commands a newcomer types: `make demo` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Serve the synthetic demo market, start the embedded database, crawl day 1 and day 2.
+demo: $(STAMP)
+	$(BIN)/darkarchive demo --days 1 2
+
+## Lint, type-check and run the whole test suite (real HTTP server, real MongoDB wire server).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_crawl.py
+
+clean:
+	rm -rf $(VENV) var

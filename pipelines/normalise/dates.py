@@ -1,0 +1,189 @@
+"""Dates on market pages, absolute or relative, as UTC intervals of what they can mean."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dateparser.date import DateDataParser
+from dateparser.search import search_dates
+from dateutil.relativedelta import relativedelta
+
+from pipelines.normalise.errors import DateError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Number words and unit words of relative phrases, English and German, to a count / unit.
+_NUMBER_WORDS: dict[str, int] = {
+    "a": 1, "an": 1, "one": 1, "ein": 1, "eine": 1, "einem": 1, "einer": 1, "einen": 1,
+    "two": 2, "zwei": 2, "three": 3, "drei": 3,
+}  # fmt: skip
+_UNIT_WORDS: dict[str, str] = {
+    **dict.fromkeys(["second", "seconds", "sec", "secs", "sekunde", "sekunden"], "minute"),
+    **dict.fromkeys(["minute", "minutes", "min", "mins", "minuten"], "minute"),
+    **dict.fromkeys(["hour", "hours", "hr", "hrs", "h", "stunde", "stunden"], "hour"),
+    **dict.fromkeys(["day", "days", "d", "tag", "tage", "tagen"], "day"),
+    **dict.fromkeys(["week", "weeks", "w", "woche", "wochen"], "week"),
+    **dict.fromkeys(["month", "months", "monat", "monate", "monaten"], "month"),
+    **dict.fromkeys(["year", "years", "y", "jahr", "jahre", "jahren"], "year"),
+}
+# Whole-phrase words: days back from the base's calendar day ("last week" is 1 week ago).
+_DAY_WORDS: dict[str, int] = {
+    "today": 0, "heute": 0, "yesterday": 1, "gestern": 1,
+    "day before yesterday": 2, "the day before yesterday": 2, "vorgestern": 2,
+}  # fmt: skip
+_LAST_WORDS: dict[str, str] = {
+    "last week": "week", "letzte woche": "week", "last month": "month",
+    "letzten monat": "month", "last year": "year", "letztes jahr": "year",
+}  # fmt: skip
+_NOW_WORDS = ("just now", "right now", "gerade eben", "soeben", "now", "jetzt")
+
+_COUNT = r"(?P<n>\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+_UNIT = r"(?P<unit>" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + ")"
+_AGO = re.compile(rf"(?<!\w){_COUNT}\s*{_UNIT}\.?\s+ago\b", re.IGNORECASE)
+_VOR = re.compile(rf"\bvor\s+{_COUNT}\s+{_UNIT}\b", re.IGNORECASE)
+_WORDS = re.compile(
+    r"(?<!\w)(?P<w>"
+    + "|".join(
+        re.escape(w)
+        for w in sorted([*_DAY_WORDS, *_LAST_WORDS, *_NOW_WORDS], key=len, reverse=True)
+    )
+    + r")(?!\w)",
+    re.IGNORECASE,
+)
+_PERIODS = {"time": "minute", "day": "day", "week": "week", "month": "month", "year": "year"}
+
+
+@dataclass(frozen=True, slots=True)
+class DateInterval:
+    """The half-open UTC interval ``[earliest, latest)`` a date text can mean.
+
+    ``precision`` is "minute", "hour", "day", "week", "month" or "year": how coarse the text
+    was, not the interval's length (``2 weeks ago`` spans 7 days at precision "week").
+    """
+
+    earliest: datetime
+    latest: datetime
+    text: str
+    precision: str
+
+
+def parse_date(
+    text: str,
+    *,
+    base: datetime,
+    languages: Sequence[str] = ("en",),
+    date_order: str | None = None,
+) -> DateInterval:
+    """Read an absolute or relative date into the interval it can mean, in UTC.
+
+    ``base`` is the server's clock (the HTTP ``Date`` header), which relative phrases count
+    back from. Conventions, all on UTC calendar units:
+
+    * ``N minutes ago`` / ``N hours ago``: the clock hour N hours before the base's hour.
+    * ``today``, ``yesterday``, ``N days ago``, ``gestern``: that whole calendar day.
+    * ``N weeks ago`` means N×7 ≤ age < (N+1)×7 days, age counted in calendar days: the days
+      from base−(N+1)w+1d to base−Nw. ``N months ago`` / ``N years ago`` likewise, with
+      calendar months/years (N ≤ age < N+1 months).
+    * Absolute dates: the whole day, month (``March 2024``) or year shown; with a clock time,
+      that minute. Dates without a zone are read as UTC.
+
+    Sites that floor elapsed seconds ("3 days" = 72–96 h) can put the true instant up to a
+    unit before ``earliest``; the intervals are the calendar reading, not a bound on that.
+
+    >>> base = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
+    >>> d = parse_date("yesterday", base=base); (d.earliest.isoformat(), d.precision)
+    ('2026-01-14T00:00:00+00:00', 'day')
+    >>> parse_date("2 weeks ago", base=base).earliest.date().isoformat()
+    '2025-12-26'
+    """
+    if base.tzinfo is None:
+        raise ValueError("base must be timezone-aware (the server's clock in UTC)")
+    base = base.astimezone(UTC)
+    relative = _relative(text, base)
+    if relative is not None:
+        return relative
+    return _absolute(text, base, languages, date_order)
+
+
+def _relative(text: str, base: datetime) -> DateInterval | None:
+    today = base.replace(hour=0, minute=0, second=0, microsecond=0)
+    word = _WORDS.search(text)
+    match = _AGO.search(text) or _VOR.search(text)
+    if match:
+        raw = match.group("n").lower()
+        n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+        return _ago(n, _UNIT_WORDS[match.group("unit").lower()], base, today, text)
+    if word is None:
+        return None
+    w = " ".join(word.group("w").lower().split())
+    if w in _DAY_WORDS:
+        start = today - timedelta(days=_DAY_WORDS[w])
+        return DateInterval(start, start + timedelta(days=1), text, "day")
+    if w in _LAST_WORDS:
+        return _ago(1, _LAST_WORDS[w], base, today, text)
+    return _ago(0, "hour", base, today, text)
+
+
+def _ago(n: int, unit: str, base: datetime, today: datetime, text: str) -> DateInterval:
+    if unit in ("minute", "hour"):
+        delta = timedelta(minutes=n) if unit == "minute" else timedelta(hours=n)
+        start = (base - delta).replace(minute=0, second=0, microsecond=0)
+        return DateInterval(start, start + timedelta(hours=1), text, "hour")
+    if unit == "day":
+        start = today - timedelta(days=n)
+        return DateInterval(start, start + timedelta(days=1), text, "day")
+    step = {"week": relativedelta(weeks=1), "month": relativedelta(months=1)}.get(
+        unit, relativedelta(years=1)
+    )
+    latest = today - n * step + timedelta(days=1)
+    earliest = today - (n + 1) * step + timedelta(days=1)
+    return DateInterval(earliest, latest, text, unit)
+
+
+def _absolute(
+    text: str, base: datetime, languages: Sequence[str], date_order: str | None
+) -> DateInterval:
+    settings: dict[str, object] = {
+        "RELATIVE_BASE": base.replace(tzinfo=None),
+        "TIMEZONE": "UTC",
+        "TO_TIMEZONE": "UTC",
+        "RETURN_AS_TIMEZONE_AWARE": True,
+        "RETURN_TIME_AS_PERIOD": True,
+        "PREFER_DATES_FROM": "past",
+        "PREFER_DAY_OF_MONTH": "first",
+    }
+    if date_order is not None:
+        settings["DATE_ORDER"] = date_order
+    parser = DateDataParser(languages=list(languages), settings=settings)
+    data = parser.get_date_data(text.strip())
+    if data.date_obj is None:
+        found = search_dates(text, languages=list(languages), settings=settings)
+        if not found:
+            raise DateError(text, "no date")
+        data = parser.get_date_data(found[0][0])
+        if data.date_obj is None:  # pragma: no cover - search_dates found it just before
+            raise DateError(text, "no date")
+    moment = data.date_obj.astimezone(UTC)
+    precision = _PERIODS.get(data.period or "day", "day")
+    return _calendar_unit(moment, precision, text)
+
+
+def _calendar_unit(moment: datetime, precision: str, text: str) -> DateInterval:
+    if precision == "minute":
+        start = moment.replace(second=0, microsecond=0)
+        return DateInterval(start, start + timedelta(minutes=1), text, precision)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if precision == "week":
+        start = day - timedelta(days=day.weekday())
+        return DateInterval(start, start + timedelta(weeks=1), text, precision)
+    if precision == "month":
+        start = day.replace(day=1)
+        return DateInterval(start, start + relativedelta(months=1), text, precision)
+    if precision == "year":
+        start = day.replace(month=1, day=1)
+        return DateInterval(start, start + relativedelta(years=1), text, precision)
+    return DateInterval(day, day + timedelta(days=1), text, "day")

@@ -1,0 +1,188 @@
+"""Prices, market exchange-rate banners and USD conversion, crypto first."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
+
+from price_parser import Price as _ParsedPrice
+
+from pipelines.normalise.currencies import (
+    CRYPTO_CODES,
+    CRYPTO_PATTERN,
+    crypto_code,
+    currency_code,
+)
+from pipelines.normalise.errors import PriceError
+from pipelines.normalise.numbers import NUMBER_PATTERN, parse_decimal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_CENT = Decimal("0.01")
+_CRYPTO_AMOUNT = re.compile(
+    rf"(?P<pre>{CRYPTO_PATTERN})\s*:?\s*(?P<num1>{NUMBER_PATTERN})"
+    rf"|(?P<num2>{NUMBER_PATTERN})\s*(?P<post>{CRYPTO_PATTERN})",
+    re.IGNORECASE,
+)
+_CODE_AMOUNT = re.compile(  # ISO codes price-parser misses ("45 usd")
+    rf"(?<![A-Za-z])(?P<pre>[A-Za-z]{{3}})\s*:?\s*(?P<num1>{NUMBER_PATTERN})"
+    rf"|(?P<num2>{NUMBER_PATTERN})\s*(?P<post>[A-Za-z]{{3}})(?![A-Za-z])"
+)
+# Lower-case codes trusted as currencies; other lower-case words ("top 10", "all 45") are not.
+_LOWER_CODES = frozenset({"usd", "eur", "gbp", "chf", "cad", "aud", "pln", "rub", "sek"})
+_NUMBER = re.compile(NUMBER_PATTERN)
+_PAIR = re.compile(
+    rf"^\s*(?P<base>[A-Za-z]{{3,4}})\s*[/-]\s*(?P<quote>[A-Za-z]{{3,4}})\s*[:=]?\s*"
+    rf"(?P<num>{NUMBER_PATTERN})\s*$"
+)
+_EQUATION = re.compile(r"^(?P<left>[^=≈]+?)\s*(?:=|≈|~)\s*(?P<right>.+)$")
+_LABELLED = re.compile(rf"^\s*(?P<base>{CRYPTO_PATTERN})\s*[:=]\s*(?P<right>.+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """An amount in one currency (ISO 4217 code or crypto ticker), with the text it came from."""
+
+    amount: Decimal
+    currency: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``value`` units of ``quote`` buy one ``base`` (``1 BTC = $67,012.50``: BTC, USD)."""
+
+    base: str
+    quote: str
+    value: Decimal
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsdValue:
+    """A price in USD, with the rate used (USD per ``rate_currency``) and where it came from."""
+
+    amount: Decimal
+    rate: Decimal
+    rate_currency: str
+    source: str
+
+
+def parse_price(
+    text: str, *, default_currency: str | None = None, decimal_separator: str | None = None
+) -> Price:
+    """Read the first priced amount in a listing string, crypto or fiat.
+
+    price-parser reads fiat well but knows no crypto, and its thousands guess turns
+    ``0.045`` into 45, so crypto amounts are read here: a ticker, name or symbol next to a
+    number, where a single ``.`` is always decimal. Whichever currency-tagged amount comes
+    first in the text wins, so ``0.0045 BTC (≈ $301.50)`` is a BTC price. ``default_currency``
+    applies when the text shows none; ``decimal_separator`` forces ``.`` or ``,``.
+
+    >>> parse_price("0.00450000 BTC")
+    Price(amount=Decimal('0.00450000'), currency='BTC', text='0.00450000 BTC')
+    >>> parse_price("1.234,56 €").amount, parse_price("≈ $301.50").currency
+    (Decimal('1234.56'), 'USD')
+    """
+    crypto = _CRYPTO_AMOUNT.search(text)
+    fiat = _ParsedPrice.fromstring(text, decimal_separator=decimal_separator)
+    fiat_at = text.find(fiat.amount_text) if fiat.amount_text else -1
+    if crypto and (fiat.currency is None or fiat_at < 0 or crypto.start() <= fiat_at):
+        alias = crypto.group("pre") or crypto.group("post")
+        number = crypto.group("num1") or crypto.group("num2")
+        return Price(_decimal(number, decimal_separator, text), str(crypto_code(alias)), text)
+    if fiat.currency is not None:
+        code = currency_code(fiat.currency)
+        if code is None:
+            raise PriceError(text, f"unknown currency {fiat.currency!r}")
+        if fiat.amount is None:
+            raise PriceError(text, "no amount")
+        return Price(fiat.amount, code, text)
+    for code_match in _CODE_AMOUNT.finditer(text):
+        token = code_match.group("pre") or code_match.group("post")
+        code = currency_code(token)
+        if code is not None and (token.isupper() or token.lower() in _LOWER_CODES):
+            number = code_match.group("num1") or code_match.group("num2")
+            return Price(_decimal(number, decimal_separator, text), code, text)
+    if default_currency is None:
+        raise PriceError(text, "no currency")
+    number_match = _NUMBER.search(text)
+    if number_match is None:
+        raise PriceError(text, "no amount")
+    if default_currency in CRYPTO_CODES or fiat.amount is None:
+        amount = _decimal(number_match.group(), decimal_separator, text)
+    else:
+        amount = fiat.amount
+    return Price(amount, default_currency, text)
+
+
+def parse_rate(text: str) -> Rate:
+    """Read a market's exchange-rate banner into a ``Rate`` (quote units per one base).
+
+    Accepts ``1 BTC = $67,012.50``, ``1 XMR = 162,30 €``, ``BTC/USD 67012.50`` and
+    ``XMR: $162.30``. When the left side is not one unit the value is divided out.
+
+    >>> parse_rate("1 BTC = $67,012.50")
+    Rate(base='BTC', quote='USD', value=Decimal('67012.50'), text='1 BTC = $67,012.50')
+    >>> parse_rate("BTC/USD 67012.50").value
+    Decimal('67012.50')
+    """
+    pair = _PAIR.match(text)
+    if pair:
+        base, quote = currency_code(pair.group("base")), currency_code(pair.group("quote"))
+        if base is None or quote is None:
+            raise PriceError(text, "unknown currency in rate pair")
+        return Rate(base, quote, _decimal(pair.group("num"), None, text), text)
+    labelled = _LABELLED.match(text)
+    if labelled:
+        right = _side(labelled.group("right"), text)
+        return Rate(str(crypto_code(labelled.group("base"))), right.currency, right.amount, text)
+    equation = _EQUATION.match(text)
+    if equation is None:
+        raise PriceError(text, "not a rate (expected '1 BTC = $…' or 'BTC/USD …')")
+    left, right = _side(equation.group("left"), text), _side(equation.group("right"), text)
+    if left.amount == 0:
+        raise PriceError(text, "rate with a zero left side")
+    value = right.amount if left.amount == 1 else right.amount / left.amount
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:  # 30000 / 0.5 is 6.000E+4: write it out
+        value = value.quantize(Decimal(1))
+    return Rate(left.currency, right.currency, value, text)
+
+
+def to_usd(price: Price, rates: Mapping[str, Rate], *, source: str) -> UsdValue:
+    """Convert a price to USD with the market's own rate, rounded half-even to the cent.
+
+    ``rates`` maps a currency to its ``Rate`` against USD; ``source`` names where the rate came
+    from (the banner's URL, a run id) so the figure can be traced. USD passes through at 1.
+
+    >>> btc = Rate("BTC", "USD", Decimal("67012.50"), "1 BTC = $67,012.50")
+    >>> to_usd(parse_price("0.0045 BTC"), {"BTC": btc}, source="banner").amount
+    Decimal('301.56')
+    """
+    if price.currency == "USD":
+        return UsdValue(price.amount.quantize(_CENT, ROUND_HALF_EVEN), Decimal(1), "USD", source)
+    rate = rates.get(price.currency)
+    if rate is None:
+        raise PriceError(price.text, f"no rate for {price.currency}")
+    if rate.base != price.currency or rate.quote != "USD":
+        raise PriceError(rate.text, f"rate is {rate.base}/{rate.quote}, need {price.currency}/USD")
+    amount = (price.amount * rate.value).quantize(_CENT, ROUND_HALF_EVEN)
+    return UsdValue(amount, rate.value, price.currency, source)
+
+
+def _side(side: str, text: str) -> Price:
+    try:
+        return parse_price(side)
+    except PriceError as exc:
+        raise PriceError(text, f"rate side {side.strip()!r}: {exc.reason}") from exc
+
+
+def _decimal(number: str, decimal_separator: str | None, text: str) -> Decimal:
+    try:
+        return parse_decimal(number, decimal_separator)
+    except ValueError as exc:
+        raise PriceError(text, f"unreadable amount {number!r}") from exc

@@ -1,0 +1,110 @@
+"""Vendor and listing ratings ("4.87/5", "98%", "★★★★☆") and rating counts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from pipelines.normalise.errors import RatingError
+
+_PLACES = Decimal("0.0001")
+_FULL_STARS = "★⭐🌟"
+_EMPTY_STARS = "☆"
+_NUM = r"\d+(?:[.,]\d+)?"
+# Tried in order; each names the raw value and, where shown, the scale.
+_PATTERNS: list[tuple[re.Pattern[str], Decimal | None]] = [
+    (re.compile(rf"(?P<raw>{_NUM})\s*(?:/|out of|of|von|aus)\s*(?P<scale>{_NUM})", re.I), None),
+    (re.compile(rf"(?P<raw>{_NUM})\s*%"), Decimal(100)),
+    (re.compile(rf"(?P<raw>{_NUM})\s*(?:stars?|sterne?|[{_FULL_STARS}])", re.I), Decimal(5)),
+    (re.compile(rf"[{_FULL_STARS}]\s*(?P<raw>{_NUM})"), Decimal(5)),
+]
+_STAR_RUN = re.compile(rf"[{_FULL_STARS}{_EMPTY_STARS}½⯪]+")
+_BARE = re.compile(rf"(?<![\d.,])(?P<raw>{_NUM})(?![\d.,])")
+_GROUPED = r"\d{1,3}(?:[,.\s\u00a0\u202f'’]\d{3})+"
+_COUNT = re.compile(rf"(?P<num>{_GROUPED}|\d+(?:[.,]\d+)?)\s*(?P<suffix>[kKmM])?(?!\w)")
+_SUFFIX = {"k": 1_000, "m": 1_000_000}
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """A rating as shown (``raw`` out of ``scale``) and as ``value`` in 0–1 (4 places)."""
+
+    value: Decimal
+    raw: Decimal
+    scale: Decimal
+    text: str
+
+
+def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
+    """Read a rating and put it on 0–1 so markets with different scales compare.
+
+    ``x/y``, ``x out of y`` and ``x von y`` carry their own scale; percentages are out of 100;
+    a number next to a star is out of 5 unless ``scale`` says otherwise; a run of star glyphs
+    counts filled (★, ⭐; ½ as a half) out of all. A bare number needs ``scale``.
+
+    >>> parse_rating("4.87/5").value, parse_rating("98.5 %").value
+    (Decimal('0.9740'), Decimal('0.9850'))
+    >>> parse_rating("★★★★☆").raw
+    Decimal('4')
+    """
+    for pattern, implied in _PATTERNS:
+        match = pattern.search(text)
+        if match:
+            raw = _decimal(match.group("raw"))
+            shown = match.groupdict().get("scale")
+            chosen = _decimal(shown) if shown else (scale or implied)
+            return _rating(raw, chosen, text)
+    stars = _STAR_RUN.search(text)
+    if stars:
+        run = stars.group()
+        halves = sum(ch in "½⯪" for ch in run)
+        raw = Decimal(sum(ch in _FULL_STARS for ch in run))
+        raw += Decimal("0.5") * halves if halves else 0
+        return _rating(raw, scale or Decimal(len(run)), text)
+    bare = _BARE.search(text)
+    if bare is None:
+        raise RatingError(text, "no rating")
+    if scale is None:
+        raise RatingError(text, "no scale shown and none given")
+    return _rating(_decimal(bare.group("raw")), scale, text)
+
+
+def parse_count(text: str) -> int:
+    """Read a count of ratings, reviews or sales ("1,234 ratings", "(1.234)", "12k").
+
+    Separators between groups of three digits are grouping, whatever the locale. A ``k`` or
+    ``M`` suffix multiplies, so ``"12k"`` is 12000 and ``"1.2k"`` 1200: the market rounded,
+    and the true count is only known to that precision.
+
+    >>> parse_count("1,234 ratings"), parse_count("(1.234)"), parse_count("1.2k")
+    (1234, 1234, 1200)
+    """
+    match = _COUNT.search(text)
+    if match is None:
+        raise RatingError(text, "no count")
+    number, suffix = match.group("num"), match.group("suffix")
+    if suffix:
+        value = _decimal(number) * _SUFFIX[suffix.lower()]
+        if value != value.to_integral_value():
+            raise RatingError(text, "count with a fraction")
+        return int(value)
+    if re.fullmatch(_GROUPED, number):
+        return int(re.sub(r"\D", "", number))
+    if not number.isdigit():
+        raise RatingError(text, "count with a fraction")
+    return int(number)
+
+
+def _rating(raw: Decimal, scale: Decimal | None, text: str) -> Rating:
+    if scale is None or scale <= 0:
+        raise RatingError(text, "no usable scale")
+    if raw < 0 or raw > scale:
+        raise RatingError(text, f"rating {raw} outside 0–{scale}")
+    value = (raw / scale).quantize(_PLACES, ROUND_HALF_EVEN)
+    return Rating(value, raw, scale, text)
+
+
+def _decimal(number: str) -> Decimal:
+    # Ratings never have grouping, so a comma is always the decimal mark ("4,87/5").
+    return Decimal(number.replace(",", "."))

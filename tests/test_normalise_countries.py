@@ -1,0 +1,107 @@
+"""Ships-from / ships-to fields as vendor pages and listing filters print them.
+
+Rows mix full names, ISO codes, market slang ("UK", "USA", "Holland", "WW"), German names
+("Deutschland, Österreich, Schweiz"), separators ("," "/" ";" "&" "and"), labels
+("Ships to: …"), names that themselves contain "and" or a comma, and the regions markets
+offer: worldwide (``"*"``) and Europe / EU (``"EU"``).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from pipelines.normalise import CountryError, NormaliseError, parse_countries, parse_country
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Germany", ("DE",)),
+        ("germany", ("DE",)),
+        ("DE", ("DE",)),
+        ("DEU", ("DE",)),
+        ("Deutschland", ("DE",)),
+        ("Netherlands", ("NL",)),
+        ("The Netherlands", ("NL",)),
+        ("Holland", ("NL",)),
+        ("UK", ("GB",)),
+        ("United Kingdom", ("GB",)),
+        ("England", ("GB",)),
+        ("USA", ("US",)),
+        ("US", ("US",)),
+        ("United States", ("US",)),
+        ("Russia", ("RU",)),
+        ("Czech Republic", ("CZ",)),
+        ("South Korea", ("KR",)),
+        ("Korea, Republic of", ("KR",)),
+        ("Bosnia and Herzegovina", ("BA",)),
+        ("Trinidad and Tobago", ("TT",)),
+        ("Worldwide", ("*",)),
+        ("World wide", ("*",)),
+        ("WW", ("*",)),
+        ("Anywhere", ("*",)),
+        ("Weltweit", ("*",)),
+        ("EU", ("EU",)),
+        ("Europe", ("EU",)),
+        ("European Union", ("EU",)),
+        ("Germany, Netherlands", ("DE", "NL")),
+        ("Germany/Netherlands", ("DE", "NL")),
+        ("DE; NL; BE", ("DE", "NL", "BE")),
+        ("USA & Canada", ("US", "CA")),
+        ("USA and Canada", ("US", "CA")),
+        ("Germany, Netherlands / UK and USA", ("DE", "NL", "GB", "US")),
+        ("Deutschland, Österreich, Schweiz", ("DE", "AT", "CH")),
+        ("Deutschland und Österreich", ("DE", "AT")),
+        ("Germany, germany, DE", ("DE",)),
+        ("UK, USA, UK", ("GB", "US")),
+        ("Trinidad and Tobago, Jamaica", ("TT", "JM")),
+        ("Ships to: Worldwide", ("*",)),
+        ("Ships from: Holland", ("NL",)),
+        ("Versand nach: EU, Schweiz", ("EU", "CH")),
+        ("EU, UK, USA", ("EU", "GB", "US")),
+        (" Spain ,  Portugal ", ("ES", "PT")),
+    ],
+)
+def test_parse_countries(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_countries(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Narnia", "Narnia"),
+        ("Germany, Narnia", "Narnia"),
+        ("Afghanistan and Atlantis", "Atlantis"),
+        ("Worldwide except USA", "Worldwide except USA"),
+        ("", ""),
+        (" / ", " / "),
+    ],
+)
+def test_parse_countries_fails(text: str, name: str) -> None:
+    with pytest.raises(CountryError) as info:
+        parse_countries(text)
+    assert info.value.text == text
+    assert info.value.name == name
+    assert isinstance(info.value, NormaliseError)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Germany", "DE"), ("UK", "GB"), ("Holland", "NL"), ("WW", "*"), ("Europe", "EU")],
+)
+def test_parse_country(text: str, expected: str) -> None:
+    assert parse_country(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Germany, Netherlands", "Mordor", ""])
+def test_parse_country_fails(text: str) -> None:
+    with pytest.raises(CountryError, match="unknown country"):
+        parse_country(text)
+
+
+def test_country_error_pickles() -> None:
+    error = CountryError("Germany, Narnia", "unknown country", name="Narnia")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.text, again.reason, again.name) == (error.text, error.reason, error.name)

@@ -1,0 +1,130 @@
+"""Date strings from listing, vendor-profile and feedback pages, English and German.
+
+Markets print relative ages ("3 hours ago", "vor 3 Tagen", "yesterday", "2 weeks ago"),
+which only mean something against the server's clock (the HTTP Date header, ``BASE`` here),
+absolute dates in several orders ("12 Jan 2026", "2026-01-12", "12.01.2026"), and labelled
+profile fields ("Member since 14 Mar 2024", "Joined: March 2024", "Mitglied seit …").
+Every row expects the half-open UTC interval the text can mean.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pipelines.normalise import DateError, DateInterval, parse_date
+
+BASE = datetime(2026, 1, 15, 10, 30, 12, tzinfo=UTC)  # a Thursday
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "languages", "date_order", "earliest", "latest", "precision"),
+    [
+        # relative, English: hours are clock hours counted back from the base's hour
+        ("3 hours ago", ("en",), None, utc(2026, 1, 15, 7), utc(2026, 1, 15, 8), "hour"),
+        ("1 hour ago", ("en",), None, utc(2026, 1, 15, 9), utc(2026, 1, 15, 10), "hour"),
+        ("an hour ago", ("en",), None, utc(2026, 1, 15, 9), utc(2026, 1, 15, 10), "hour"),
+        ("3h ago", ("en",), None, utc(2026, 1, 15, 7), utc(2026, 1, 15, 8), "hour"),
+        ("12 minutes ago", ("en",), None, utc(2026, 1, 15, 10), utc(2026, 1, 15, 11), "hour"),
+        ("45 mins ago", ("en",), None, utc(2026, 1, 15, 9), utc(2026, 1, 15, 10), "hour"),
+        ("just now", ("en",), None, utc(2026, 1, 15, 10), utc(2026, 1, 15, 11), "hour"),
+        ("Online now", ("en",), None, utc(2026, 1, 15, 10), utc(2026, 1, 15, 11), "hour"),
+        ("Last seen: 3 hours ago", ("en",), None, utc(2026, 1, 15, 7), utc(2026, 1, 15, 8), "hour"),
+        # relative days: the whole UTC calendar day
+        ("today", ("en",), None, utc(2026, 1, 15), utc(2026, 1, 16), "day"),
+        ("Today", ("en",), None, utc(2026, 1, 15), utc(2026, 1, 16), "day"),
+        ("yesterday", ("en",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("Yesterday", ("en",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("1 day ago", ("en",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("a day ago", ("en",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("3 days ago", ("en",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("20 days ago", ("en",), None, utc(2025, 12, 26), utc(2025, 12, 27), "day"),
+        ("Shipped 2 days ago", ("en",), None, utc(2026, 1, 13), utc(2026, 1, 14), "day"),
+        # weeks: N*7 <= age < (N+1)*7 days, i.e. base-(N+1)w+1d .. base-Nw
+        ("1 week ago", ("en",), None, utc(2026, 1, 2), utc(2026, 1, 9), "week"),
+        ("a week ago", ("en",), None, utc(2026, 1, 2), utc(2026, 1, 9), "week"),
+        ("last week", ("en",), None, utc(2026, 1, 2), utc(2026, 1, 9), "week"),
+        ("2 weeks ago", ("en",), None, utc(2025, 12, 26), utc(2026, 1, 2), "week"),
+        # months and years likewise, in calendar months / years
+        ("1 month ago", ("en",), None, utc(2025, 11, 16), utc(2025, 12, 16), "month"),
+        ("2 months ago", ("en",), None, utc(2025, 10, 16), utc(2025, 11, 16), "month"),
+        ("1 year ago", ("en",), None, utc(2024, 1, 16), utc(2025, 1, 16), "year"),
+        ("2 years ago", ("en",), None, utc(2023, 1, 16), utc(2024, 1, 16), "year"),
+        # relative, German
+        ("vor 3 Stunden", ("de",), None, utc(2026, 1, 15, 7), utc(2026, 1, 15, 8), "hour"),
+        ("vor einer Stunde", ("de",), None, utc(2026, 1, 15, 9), utc(2026, 1, 15, 10), "hour"),
+        ("heute", ("de",), None, utc(2026, 1, 15), utc(2026, 1, 16), "day"),
+        ("gestern", ("de",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("Gestern", ("de",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("vorgestern", ("de",), None, utc(2026, 1, 13), utc(2026, 1, 14), "day"),
+        ("vor 3 Tagen", ("de",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("vor einem Tag", ("de",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
+        ("vor 2 Wochen", ("de",), None, utc(2025, 12, 26), utc(2026, 1, 2), "week"),
+        ("vor einer Woche", ("de",), None, utc(2026, 1, 2), utc(2026, 1, 9), "week"),
+        ("vor einem Monat", ("de",), None, utc(2025, 11, 16), utc(2025, 12, 16), "month"),
+        ("vor 2 Jahren", ("de",), None, utc(2023, 1, 16), utc(2024, 1, 16), "year"),
+        # absolute days
+        ("12 Jan 2026", ("en",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("Jan 12, 2026", ("en",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("January 12th, 2026", ("en",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("2026-01-12", ("en",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("12.01.2026", ("en",), "DMY", utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("12.01.2026", ("de",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("01/12/2026", ("en",), "MDY", utc(2026, 1, 12), utc(2026, 1, 13), "day"),
+        ("14. März 2024", ("de",), None, utc(2024, 3, 14), utc(2024, 3, 15), "day"),
+        ("29 Feb 2024", ("en",), None, utc(2024, 2, 29), utc(2024, 3, 1), "day"),
+        # labelled fields: dateparser's search finds the date among the words
+        ("Member since 14 Mar 2024", ("en",), None, utc(2024, 3, 14), utc(2024, 3, 15), "day"),
+        ("Mitglied seit 14. März 2024", ("de",), None, utc(2024, 3, 14), utc(2024, 3, 15), "day"),
+        # month and year precision: the whole month / year
+        ("Joined: March 2024", ("en",), None, utc(2024, 3, 1), utc(2024, 4, 1), "month"),
+        ("March 2024", ("en",), None, utc(2024, 3, 1), utc(2024, 4, 1), "month"),
+        ("Dezember 2025", ("de",), None, utc(2025, 12, 1), utc(2026, 1, 1), "month"),
+        ("2024", ("en",), None, utc(2024, 1, 1), utc(2025, 1, 1), "year"),
+        # with a clock time: that minute, converted to UTC
+        ("2026-01-12 14:30", ("en",), None,
+         utc(2026, 1, 12, 14, 30), utc(2026, 1, 12, 14, 31), "minute"),
+        ("2026-01-12T14:30:59Z", ("en",), None,
+         utc(2026, 1, 12, 14, 30), utc(2026, 1, 12, 14, 31), "minute"),
+        ("12 Jan 2026 14:30 CET", ("en",), None,
+         utc(2026, 1, 12, 13, 30), utc(2026, 1, 12, 13, 31), "minute"),
+    ],
+)  # fmt: skip
+def test_parse_date(
+    text: str,
+    languages: tuple[str, ...],
+    date_order: str | None,
+    earliest: datetime,
+    latest: datetime,
+    precision: str,
+) -> None:
+    interval = parse_date(text, base=BASE, languages=languages, date_order=date_order)
+    assert interval == DateInterval(earliest, latest, text, precision)
+    assert interval.earliest.tzinfo is UTC and interval.latest.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "languages"),
+    [("", ("en",)), ("Never", ("en",)), ("n/a", ("en",)), ("banana", ("en",)), ("nie", ("de",))],
+)
+def test_parse_date_fails(text: str, languages: tuple[str, ...]) -> None:
+    with pytest.raises(DateError) as info:
+        parse_date(text, base=BASE, languages=languages)
+    assert info.value.text == text
+
+
+def test_base_in_another_zone_counts_in_utc() -> None:
+    from datetime import timedelta, timezone
+
+    base = datetime(2026, 1, 15, 0, 30, tzinfo=timezone(timedelta(hours=2)))  # 14th 22:30 UTC
+    assert parse_date("today", base=base).earliest == utc(2026, 1, 14)
+
+
+def test_naive_base_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        parse_date("today", base=datetime(2026, 1, 15))

@@ -1,0 +1,29 @@
+"""Saved pages replayed through extraction and normalisation, against their expected output.
+
+A case is `fixtures/pages/<source>/<kind>/<case>/` (see crawler/replay.py); record a new one
+with `darkarchive fixtures save-page <source> <url> --kind <kind> --case <name>`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crawler.replay import PAGES_DIR, replay
+from crawler.sources.loader import load_source
+
+CASES = sorted(p.parent for p in PAGES_DIR.glob("*/*/*/output.json"))
+
+
+def test_there_are_cases_for_every_page_kind() -> None:
+    kinds = {case.parent.name for case in CASES}
+    assert {"index", "listing", "vendor"} <= kinds
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: "/".join(p.parts[-3:]))
+def test_replay_matches_expected_output(case: Path) -> None:
+    source = load_source(case.parents[1].name)
+    expected = json.loads((case / "output.json").read_text(encoding="utf-8"))
+    assert replay(source, case) == expected
