@@ -35,6 +35,7 @@ class RunAccounting:
     failed_pages: set[str] = field(default_factory=set)
     problems: int = 0
     extraction_failures: int = 0
+    feedback_new: int = 0
 
     def add(self, item: PageItem) -> None:
         self.by_state[item.state] += 1
@@ -70,6 +71,7 @@ class RunAccounting:
             "vendors_parsed": len(self.vendors_parsed),
             "failed_pages": len(self.failed_pages),
             "problems": self.problems,
+            "feedback_new": self.feedback_new,
         }
 
     def verdict(self, refusals: list[str], close_reason: str) -> tuple[str, list[str]]:

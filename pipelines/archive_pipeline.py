@@ -141,7 +141,9 @@ class ArchivePipeline:
             if len(self.pending[kind]) >= self.batch_size:
                 self._flush(kind)
         if item.feedback and item.records:
-            self.archive.record_feedback(run, item.records[0][1], item.feedback, provenance)
+            self.accounting.feedback_new += self.archive.record_feedback(
+                run, item.records[0][1], item.feedback, provenance
+            )
         item.body = None  # archived; do not keep page bodies alive in memory
         return item
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,10 @@ def crawls(
     client.close()
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
@@ -141,15 +145,18 @@ def test_feedback_matches_ground_truth_without_double_counting(crawls: Any, day:
     export, world = exports[day - 1], truth("demo", day)
     archived: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
     for entry in export["feedback"]:
-        identity = (entry["listing"], entry["buyer"], entry["rating"], entry["text"])
+        identity = (entry["listing_key"], entry["buyer"], Decimal(entry["rating"]), entry["text"])
         archived.setdefault(identity, []).append((entry["date_earliest"], entry["date_latest"]))
     # Everything shown on this day's pages is archived, each with an interval around its date.
     shown = 0
     for listing in world["listings"]:
         for fb in listing["feedback"]:
-            identity = (listing["listing_id"], fb["buyer"], fb["rating"], fb["text"])
-            intervals = archived.get(identity, [])
-            assert any(lo[:10] <= fb["date"] <= hi[:10] for lo, hi in intervals), identity
+            identity = (listing["listing_id"], fb["buyer"], Decimal(fb["rating"]), fb["text"])
+            day_start = datetime.fromisoformat(fb["date"]).replace(tzinfo=UTC)
+            assert any(
+                _instant(lo) < day_start + timedelta(days=1) and _instant(hi) > day_start
+                for lo, hi in archived.get(identity, [])
+            ), identity  # the archived interval [earliest, latest) lies on the true day
             shown += 1
     # Day 2 re-shows day 1's entries: the archive holds each sale once.
     all_seen = {
@@ -189,12 +196,15 @@ def test_recrawl_of_an_unchanged_day_writes_no_version(crawls: Any) -> None:
     assert counts.get("feedback_new", 0) == 0
     first_run = exports[1]["run"]["run"]
     assert all(line["first_seen_run"] <= first_run for line in again["listing"].values())
-    strip = ("usd", "provenance")
     for key, line in again["listing"].items():
-        before = exports[1]["listing"][key]
-        assert {k: v for k, v in line.items() if k not in strip} == {
-            k: v for k, v in before.items() if k not in strip
-        }
+        assert _content(line) == _content(exports[1]["listing"][key]), key
+
+
+def _content(line: dict[str, Any]) -> dict[str, Any]:
+    """A listing line without what belongs to the run (fetch-time USD values, provenance)."""
+    kept = {k: v for k, v in line.items() if k not in ("usd", "provenance")}
+    kept["tiers"] = [{k: v for k, v in t.items() if k != "usd"} for t in line["tiers"]]
+    return kept
 
 
 def test_every_page_is_archived_with_provenance(crawls: Any) -> None:
