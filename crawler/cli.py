@@ -141,6 +141,7 @@ def cmd_fixtures_truth(args: argparse.Namespace) -> int:
 
 def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
     """Fetch one page and save it as a replay case (clearnet sources and loopback only)."""
+    import urllib.error
     import urllib.request
 
     from crawler.replay import save_case
@@ -151,8 +152,14 @@ def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
         print("saving pages of a Tor source is not supported yet (no Tor routing)", file=sys.stderr)
         return 2
     fetched_at = datetime.now(UTC)
-    with urllib.request.urlopen(args.url, timeout=30) as response:
-        body, status, headers = response.read(), response.status, dict(response.headers.items())
+    try:
+        with urllib.request.urlopen(args.url, timeout=30) as response:
+            body, status, headers = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:  # a 404 or a 503 page is a page worth replaying
+        body, status, headers = error.read(), error.code, dict(error.headers)
+    except (urllib.error.URLError, TimeoutError) as error:
+        print(f"darkarchive: cannot fetch {args.url}: {error}", file=sys.stderr)
+        return 1
     case_dir = save_case(
         source,
         url=args.url,

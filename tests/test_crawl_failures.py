@@ -1,0 +1,121 @@
+"""A dead site, a page that fails extraction and a Tor source without Tor: each gives a clear
+message and a record on the run, and the crawl goes on where it can."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pymongo
+import pytest
+
+from crawler.sources.loader import DEFAULT_SOURCES_DIR
+from fixtures.server import FixtureServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pymongo.database import Database
+
+    from pipelines.store.embedded import EmbeddedMongo
+
+
+@pytest.fixture
+def crawl_env(
+    mongo_server: EmbeddedMongo, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
+    """An environment for the CLI with its own database and its own copy of the sources."""
+    sources = tmp_path / "sources"
+    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
+    name = f"fail_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_server.uri,
+        "DARKARCHIVE_DB": name,
+        "DARKARCHIVE_HOME": str(tmp_path / "home"),
+        "DARKARCHIVE_SOURCES_DIR": str(sources),
+    }
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
+    yield env, client[name], sources
+    client.drop_database(name)
+    client.close()
+
+
+def _crawl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", "crawl", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_site_fails_the_run_with_the_reason(crawl_env: Any) -> None:
+    env, db, _ = crawl_env
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = _crawl(env, "--mirror", url)
+    assert result.returncode == 1
+    assert "run demo:000001: failed" in result.stdout
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "failed"
+    assert "no listing or vendor page was parsed" in run["reasons"][0]
+    (event,) = db.run_events.find({"run": "demo:000001", "kind": "fetch"})
+    assert event["url"] == url + "/" and event["state"] == "error"
+    assert "ConnectionRefused" in event["reason"]
+    (page,) = db.pages.find({"run": "demo:000001"})
+    assert page["state"] == "error" and page["sha256"] is None
+    assert db.listings.count_documents({}) == 0
+
+
+def test_pages_failing_extraction_are_recorded_and_the_rest_archived(crawl_env: Any) -> None:
+    env, db, sources = crawl_env
+    demo = sources / "demo.yaml"
+    # The market "changed its template": vendor names moved, so the required field is gone.
+    demo.write_text(
+        demo.read_text(encoding="utf-8").replace("h1.vendor-name::text", "h1.seller::text"),
+        encoding="utf-8",
+    )
+    with FixtureServer(market="demo", day=1) as server:
+        base = server.url
+        result = _crawl(env, "--mirror", base)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "partial"
+    assert "30 content page(s) failed extraction" in run["reasons"]
+    events = list(db.run_events.find({"run": "demo:000001", "kind": "extraction"}))
+    assert len(events) == 30
+    assert all(e["url"].startswith(base + "/vendor/") for e in events)
+    assert all("required field(s) not found: name" in e["reason"] for e in events)
+    assert db.vendors.count_documents({}) == 0, "no empty vendor record may be archived"
+    assert db.listings.count_documents({}) == 340
+    assert db.pages.count_documents({"run": "demo:000001", "state": "vendor"}) == 30
+
+
+def test_tor_source_without_tor_fetches_nothing_and_says_why(crawl_env: Any) -> None:
+    env, db, sources = crawl_env
+    demo = sources / "demo.yaml"
+    demo.write_text(
+        demo.read_text(encoding="utf-8").replace("network: clearnet", "network: tor"),
+        encoding="utf-8",
+    )
+    with FixtureServer(market="demo", day=1) as server:
+        result = _crawl(env, "--mirror", server.url)
+        assert server.requests_served == 0
+    assert result.returncode == 1
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "failed"
+    assert "Tor routing is not configured" in run["reasons"][0]
+    assert db.pages.count_documents({}) == 0
