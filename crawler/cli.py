@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 def home() -> Path:
     """Where darkarchive keeps its data: `DARKARCHIVE_HOME`, else ./var."""
     return Path(os.environ.get("DARKARCHIVE_HOME", "var")).resolve()
+
+
+DEMO_DB = "darkarchive_demo"
 
 
 def db_name() -> str:
@@ -61,6 +65,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         run_id = stats[0].get("darkarchive/run_id") if stats else None
         if run_id:
             print_run_summary(connection, [run_id], elapsed=elapsed)
+        print_archive_location(connection)
         return 0 if stats and stats[0].get("darkarchive/run_status") != "failed" else 1
 
 
@@ -90,21 +95,27 @@ def print_run_summary(
             (get_run(connection.db, r) or {}).get("counts", {}).get("pages", 0) for r in run_ids
         )
         print(f"  crawl time: {elapsed:.1f} s, {pages / elapsed:.1f} pages/s")
-    where = "embedded server, data in " + str(home() / "mongo") if connection.embedded else ""
-    print(f"archive: {connection.uri_redacted} database {db_name()!r} {where}".rstrip())
+
+
+def print_archive_location(connection: ArchiveConnection) -> None:
+    where = f", embedded server, data in {home() / 'mongo'}" if connection.embedded else ""
+    print(f"archive: {connection.uri_redacted} database {connection.db.name!r}{where}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Serve the demo market, crawl day 1 and day 2 into the archive, print what happened."""
+    """Serve the demo market, crawl day 1 and day 2 into the archive, print what happened.
+
+    The demo has its own database, emptied first, so that running it twice tells the same
+    story instead of sending the market back in time.
+    """
     from crawler.runner import CrawlJob, crawl_settings, run_crawls
     from fixtures.server import FixtureServer
 
+    os.environ["DARKARCHIVE_DB"] = DEMO_DB
     with FixtureServer(market="demo", day=args.days[0]) as server, archive_connection() as conn:
-        print(f"demo market serving on {server.url}; archive at {conn.uri_redacted}")
-        jobs = [
-            CrawlJob("demo", server.url, before=lambda d=day: server.set_day(d))
-            for day in args.days
-        ]
+        conn.client.drop_database(DEMO_DB)
+        print(f"demo market serving on {server.url}; archive database {DEMO_DB!r} emptied")
+        jobs = [CrawlJob("demo", server.url, before=partial(server.set_day, d)) for d in args.days]
         started = time.monotonic()
         stats = run_crawls(jobs, crawl_settings(_crawl_overrides(conn, args.log_level)))
         elapsed = time.monotonic() - started
@@ -113,6 +124,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"day {day} -> ", end="")
             print_run_summary(conn, [run_id])
         print(f"{len(run_ids)} crawls in {elapsed:.1f} s")
+        print_archive_location(conn)
+        print(f"export a run: DARKARCHIVE_DB={DEMO_DB} darkarchive export demo [--run RUN]")
         return 0 if len(run_ids) == len(args.days) else 1
 
 
@@ -120,7 +133,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.store.export import export_run, write_jsonl
 
     with archive_connection() as connection:
-        write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
+        try:
+            write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
+        except KeyError as exc:
+            print(f"darkarchive: nothing to export: {exc.args[0]}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -225,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SourceConfigError as exc:
         print(f"darkarchive: bad source definition: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `darkarchive export … | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

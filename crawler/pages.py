@@ -11,6 +11,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
+from scrapy.http import TextResponse
+
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
 from crawler.items import PageItem
 from crawler.pagestate import CONTENT_STATES, classify
@@ -51,13 +53,13 @@ def _page_object(dotted: str) -> Callable[[Response], Extraction]:
     return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
 
 
-def _extract(blueprint: PageBlueprint, response: Response) -> Extraction:
+def _extract(blueprint: PageBlueprint, response: TextResponse) -> Extraction:
     if blueprint.page_object:
         return _page_object(blueprint.page_object)(response)
     return extract_page(blueprint, response.selector, response.url)
 
 
-def _links(source: Source, response: Response) -> dict[str, list[str]]:
+def _links(source: Source, response: TextResponse) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for kind, selectors in source.follow.model_dump().items():
         urls: list[str] = []
@@ -88,6 +90,7 @@ def read_page(
     )
     if state not in CONTENT_STATES:
         return item
+    assert isinstance(response, TextResponse)  # classify() gives content states to text only
     if source.rates is not None:
         rates = extract_value(source.rates, response.selector, response.url)
         item.rates = rates if isinstance(rates, list) else [rates] if rates else []

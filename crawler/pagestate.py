@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from scrapy.http import TextResponse
+
 if TYPE_CHECKING:
     from scrapy.http import Response
 
@@ -25,14 +27,15 @@ def _matches(detector: StateDetector, response: Response) -> bool:
     markup_rule = detector.css or detector.xpath or detector.text_regex
     # Markup rules only mean something on markup (a JSON body has no `form#login`).
     if markup_rule and (
-        not hasattr(response, "text") or response.selector.type not in ("html", "xml")
+        not isinstance(response, TextResponse) or response.selector.type not in ("html", "xml")
     ):
         return False
-    if detector.css and not response.css(detector.css):
+    if detector.css and not response.css(detector.css):  # type: ignore[attr-defined]
         return False
-    if detector.xpath and not response.xpath(detector.xpath):
+    if detector.xpath and not response.xpath(detector.xpath):  # type: ignore[attr-defined]
         return False
-    return not (detector.text_regex and not re.search(detector.text_regex, response.text))
+    text = response.text if isinstance(response, TextResponse) else ""
+    return not (detector.text_regex and not re.search(detector.text_regex, text))
 
 
 def _by_status(status: int) -> str | None:
@@ -55,8 +58,9 @@ def classify(source: Source, response: Response, expected_kind: str) -> str:
     by_status = _by_status(response.status)
     if by_status:
         return by_status
-    content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").split(";")[0]
-    if content_type.strip().lower() not in source.content_types or not hasattr(response, "text"):
+    content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").split(";")[0]
+    allowed = content_type.strip().lower() in source.content_types
+    if not allowed or not isinstance(response, TextResponse):
         return "other"
     blueprint = source.pages.get(expected_kind)  # type: ignore[call-overload]
     if blueprint is None:

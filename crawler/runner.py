@@ -64,7 +64,7 @@ def run_crawls(jobs: Sequence[CrawlJob], settings: Settings) -> list[dict[str, A
             reactor.stop()  # type: ignore[attr-defined]
 
     reactor.callWhenRunning(sequence)  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined, misc]
     if failures:
         raise failures[0]
     return results

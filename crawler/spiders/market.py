@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlparse
 
 import scrapy
@@ -34,6 +34,7 @@ class MarketSpider(scrapy.Spider):
     name = "market"
     source: Source
     mirror: str
+    allowed_domains: list[str]
 
     def __init__(self, source: str = "", mirror: str = "", *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +82,7 @@ class MarketSpider(scrapy.Spider):
             url,
             callback=self.parse_page,
             errback=self.on_error,
-            cookies=cookies or {},
+            cookies=cast("dict[str | bytes, str | bytes | bool | float | int]", cookies or {}),
             meta={"kind": kind},
         )
 
