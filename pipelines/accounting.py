@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from crawler.pagestate import CONTENT_STATES
 
 if TYPE_CHECKING:
     from crawler.items import PageItem
+
+
+RunStatus = Literal["complete", "partial", "failed"]
 
 
 def _without_query(url: str) -> str:
@@ -74,7 +77,7 @@ class RunAccounting:
             "feedback_new": self.feedback_new,
         }
 
-    def verdict(self, refusals: list[str], close_reason: str) -> tuple[str, list[str]]:
+    def verdict(self, refusals: list[str], close_reason: str) -> tuple[RunStatus, list[str]]:
         """`complete` only when every expected page was fetched and parsed."""
         if refusals:
             return "failed", list(refusals)
