@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from crawler.sources.loader import SourceConfigError
     from pipelines.store.connect import ArchiveConnection
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,14 @@ def _crawl_overrides(connection: ArchiveConnection, log_level: str) -> dict[str,
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.runner import CrawlJob, crawl_settings, run_crawls
-    from crawler.sources.loader import load_source
+    from crawler.sources.loader import SourceConfigError, load_source
 
-    load_source(args.source)  # a bad file fails here, before any server starts
+    try:
+        load_source(args.source)  # a bad file fails here, before anything is fetched
+    except SourceConfigError as exc:
+        if exc.path.is_file():
+            record_unloadable_source(exc)
+        raise
     with archive_connection() as connection:
         overrides = _crawl_overrides(connection, args.log_level)
         if args.resume:
@@ -67,6 +73,24 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             print_run_summary(connection, [run_id], elapsed=elapsed)
         print_archive_location(connection)
         return 0 if stats and stats[0].get("darkarchive/run_status") != "failed" else 1
+
+
+def record_unloadable_source(error: SourceConfigError) -> None:
+    """A scheduled crawl that could not start leaves a failed run, so the gap is explained."""
+    from pipelines.store.archive import Archive
+
+    with archive_connection() as connection:
+        archive = Archive(connection.db)
+        archive.ensure_indexes()
+        run = archive.open_run(
+            error.path.stem,
+            parser_version="unloaded",
+            started_at=datetime.now(UTC),
+            config={"file": str(error.path)},
+        )
+        archive.record_event(run, kind="config", reason=str(error))
+        archive.close_run(run, status="failed", counts={}, reasons=[str(error)])
+        print(f"run {run.run_id}: failed (bad source definition)")
 
 
 def print_run_summary(

@@ -1,5 +1,5 @@
-"""A dead site, a page that fails extraction and a Tor source without Tor: each gives a clear
-message and a record on the run, and the crawl goes on where it can."""
+"""A bad source file, a dead site, a page that fails extraction, a Tor source without Tor:
+each gives a clear message and a record on the run, and the crawl goes on where it can."""
 
 from __future__ import annotations
 
@@ -118,4 +118,21 @@ def test_tor_source_without_tor_fetches_nothing_and_says_why(crawl_env: Any) -> 
     run = db.runs.find_one({"_id": "demo:000001"})
     assert run["status"] == "failed"
     assert "Tor routing is not configured" in run["reasons"][0]
+    assert db.pages.count_documents({}) == 0
+
+
+def test_bad_source_file_is_reported_and_leaves_a_failed_run(crawl_env: Any) -> None:
+    env, db, sources = crawl_env
+    demo = sources / "demo.yaml"
+    demo.write_text(
+        demo.read_text(encoding="utf-8").replace("concurrency: 8", "concurrency: 0"),
+        encoding="utf-8",
+    )
+    result = _crawl(env)
+    assert result.returncode == 2
+    message = f"{demo}: key politeness.concurrency: Input should be greater than or equal to 1"
+    assert f"bad source definition: {message}" in result.stderr
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "failed" and message in run["reasons"][0]
+    assert db.run_events.find_one({"run": "demo:000001", "kind": "config"}) is not None
     assert db.pages.count_documents({}) == 0

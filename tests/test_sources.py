@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -87,17 +85,3 @@ def test_missing_source_lists_known_ones(tmp_path: Path) -> None:
         SourceConfigError, match=r"no such source file \(known sources: \['demo'\]\)"
     ):
         load_source("nosuch", tmp_path)
-
-
-def test_cli_reports_a_bad_source_and_starts_nothing(tmp_path: Path) -> None:
-    path = _write(tmp_path, _edited(network="i2p"))
-    result = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"DARKARCHIVE_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 2
-    assert f"bad source definition: {path}: key network" in result.stderr
-    assert not (tmp_path / "home").exists(), "no database may be started for a bad source"
