@@ -58,6 +58,7 @@ class ArchivePipeline:
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
         self.accounting = RunAccounting()
         self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
+        self.rates_seen: dict[str, Any] = {}
         self._connection: AbstractContextManager[Any] | None = None
         self._client: MongoClient[Any] | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
@@ -128,8 +129,14 @@ class ArchivePipeline:
             self.archive.record_event(
                 run, kind="extraction", reason=problem, url=item.url, state=item.state
             )
-        if item.rate_quotes:
-            self.archive.record_rates(run, item.rate_quotes)
+        changed = {
+            currency: quote
+            for currency, quote in item.rate_quotes.items()
+            if self.rates_seen.get(currency) != quote["value"]
+        }
+        if changed:  # every page shows the rates; write only what is new to this run
+            self.archive.record_rates(run, changed)
+            self.rates_seen.update({c: q["value"] for c, q in changed.items()})
         provenance = Provenance(
             url=item.url,
             page_sha256=sha or "",

@@ -128,3 +128,21 @@ def test_base_in_another_zone_counts_in_utc() -> None:
 def test_naive_base_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         parse_date("today", base=datetime(2026, 1, 15))
+
+
+@pytest.mark.parametrize(
+    "text", ["12 Jan 2026", "4 September 2025", "Jan 12, 2026", "March 3, 2024", "2026-01-12"]
+)
+def test_fast_path_agrees_with_dateparser(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The strptime shortcut must give exactly what the dateparser path gives."""
+    from pipelines.normalise import dates
+
+    base = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    fast = parse_date(text, base=base)
+    monkeypatch.setattr(dates, "_fast_day", lambda _text, _languages: None)
+    slow = parse_date(text, base=base)
+    assert (fast.earliest, fast.latest, fast.precision) == (
+        slow.earliest,
+        slow.latest,
+        slow.precision,
+    )

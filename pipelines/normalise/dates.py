@@ -144,9 +144,30 @@ def _ago(n: int, unit: str, base: datetime, today: datetime, text: str) -> DateI
     return DateInterval(earliest, latest, text, unit)
 
 
+# Unambiguous English day formats read without dateparser, which costs ~1 ms a date: a
+# listing page can carry dozens of feedback dates.
+_FAST_DAY_FORMATS = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%Y-%m-%d")
+
+
+def _fast_day(text: str, languages: Sequence[str]) -> DateInterval | None:
+    if "en" not in languages:
+        return None
+    stripped = text.strip()
+    for fmt in _FAST_DAY_FORMATS:
+        try:
+            moment = datetime.strptime(stripped, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        return _calendar_unit(moment, "day", text)
+    return None
+
+
 def _absolute(
     text: str, base: datetime, languages: Sequence[str], date_order: str | None
 ) -> DateInterval:
+    fast = _fast_day(text, languages)
+    if fast is not None:
+        return fast
     settings: dict[str, object] = {
         "RELATIVE_BASE": base.replace(tzinfo=None),
         "TIMEZONE": "UTC",
