@@ -30,8 +30,6 @@ class CrawlJob:
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Project settings plus the CLI's overrides; no secret ever goes in here (it is logged)."""
-    # tldextract (cookie handling) must not fetch the public-suffix list from the internet.
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
     for key, value in (overrides or {}).items():

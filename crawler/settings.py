@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Scrapy's cookie handling (tldextract) would fetch the public-suffix list from the internet
+# on first use; an empty URL list makes it use its bundled copy and make no request at all.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
 BOT_NAME = "darkarchive"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
