@@ -1,0 +1,86 @@
+"""Conversion of normalised content to and from BSON, and its canonical content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from bson.decimal128 import Decimal128
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
+
+
+def utc_ms(value: datetime) -> datetime:
+    """Return `value` as an aware UTC datetime truncated to milliseconds.
+
+    BSON keeps milliseconds only; truncating before hashing makes a hash computed before
+    storage equal to one computed from what the server gives back. Naive values are UTC.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def to_bson(value: Any) -> Any:
+    """Convert Decimals to Decimal128 and datetimes to UTC milliseconds, recursively."""
+    if isinstance(value, Decimal):
+        return Decimal128(value)
+    if isinstance(value, datetime):
+        return utc_ms(value)
+    if isinstance(value, dict):
+        return {str(k): to_bson(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_bson(v) for v in value]
+    if hasattr(value, "items"):
+        return {str(k): to_bson(v) for k, v in value.items()}
+    return value
+
+
+def from_bson(value: Any) -> Any:
+    """Convert Decimal128 back to Decimal, recursively, so callers never see BSON types."""
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, dict):
+        return {k: from_bson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_bson(v) for v in value]
+    return value
+
+
+def _canonical_default(value: Any) -> Any:
+    if isinstance(value, Decimal128):
+        value = value.to_decimal()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return utc_ms(value).isoformat()
+    raise TypeError(f"cannot hash content value of type {type(value).__name__}: {value!r}")
+
+
+def canonical_json(content: Mapping[str, Any]) -> str:
+    """Serialise content deterministically (sorted keys, Decimal as string, ISO datetimes)."""
+    return json.dumps(
+        content,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_canonical_default,
+    )
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON: two contents version as one exactly when equal."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def sha256_text(*parts: str) -> str:
+    """Deterministic identifier from text parts (joined with a separator that is not text)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()

@@ -1,0 +1,56 @@
+"""Delisting: closing entities a complete run did not observe."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pymongo import UpdateOne
+
+from pipelines.store.entities import version_id
+from pipelines.store.schema import OPEN_SEQ, current_collection, versions_collection
+
+if TYPE_CHECKING:
+    from collections.abc import Set
+
+    from pymongo.database import Database
+
+    from pipelines.store.model import RunRef
+
+logger = logging.getLogger(__name__)
+
+
+def listed_entities(db: Database, source: str, kind: str) -> dict[str, int]:
+    """Keys of a source's currently listed entities with their current version number."""
+    cursor = db[current_collection(kind)].find(
+        {"source": source, "status": "listed"}, {"key": 1, "v": 1}, batch_size=5000
+    )
+    return {d["key"]: d["v"] for d in cursor}
+
+
+def delist_unobserved(db: Database, run: RunRef, kind: str, observed: Set[str]) -> int:
+    """Close the open version and mark delisted every listed entity the run did not observe.
+
+    Only called for complete runs: missing from a partial run means unobserved, not gone.
+    Both updates are guarded, so closing the same run twice changes nothing.
+    """
+    listed = listed_entities(db, run.source, kind)
+    gone = [(key, v) for key, v in listed.items() if key not in observed]
+    if not gone:
+        return 0
+    ended = {"valid_to_seq": run.seq, "valid_to_run": run.run_id, "end": "delisted"}
+    closes = [
+        UpdateOne({"_id": version_id(run.source, k, v), "valid_to_seq": OPEN_SEQ}, {"$set": ended})
+        for k, v in gone
+    ]
+    marks = [
+        UpdateOne(
+            {"_id": f"{run.source}:{k}", "v": v, "status": "listed"},
+            {"$set": {"status": "delisted", "delisted_run": run.run_id, "delisted_seq": run.seq}},
+        )
+        for k, v in gone
+    ]
+    db[versions_collection(kind)].bulk_write(closes, ordered=False)
+    db[current_collection(kind)].bulk_write(marks, ordered=False)
+    logger.info("run %s delisted %d %ss", run.run_id, len(gone), kind)
+    return len(gone)

@@ -1,0 +1,136 @@
+"""The stable way out: one JSON line per run header, listing, vendor and feedback entry."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from pipelines.store.queries import feedback, get_run, latest_run, observed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import TextIO
+
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+RESERVED = ("kind", "key", "version", "provenance", "first_seen_run")
+CENT = Decimal("0.01")
+
+
+def export_run(db: Database, source: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Yield the run header, then its listings, vendors and feedback, JSON-ready.
+
+    Default run: the latest complete or partial run. USD values come from the rates the
+    run recorded at fetch time, so they are what the market showed that day.
+    """
+    run = get_run(db, run_id) if run_id is not None else latest_run(db, source)
+    if run is None or run["source"] != source:
+        raise KeyError(f"no run {run_id or '(latest complete/partial)'} for source {source!r}")
+    rates = run.get("rates") or {}
+    yield jsonable(
+        {
+            "kind": "run",
+            "run": run["_id"],
+            "source": source,
+            "seq": run["seq"],
+            "status": run["status"],
+            "parser_version": run.get("parser_version"),
+            "started_at": run.get("started_at"),
+            "finished_at": run.get("finished_at"),
+            "counts": run.get("counts", {}),
+            "reasons": run.get("reasons", []),
+            "rates": rates,
+        }
+    )
+    for kind in ("listing", "vendor"):
+        for entity in observed(db, run["_id"], kind):
+            content = dict(entity["content"])
+            if kind == "listing":
+                content = add_usd(content, rates, run["_id"])
+            line: dict[str, Any] = {
+                "kind": kind,
+                "key": entity["key"],
+                "version": entity["v"],
+                "provenance": entity["provenance"],
+                "first_seen_run": entity["first_seen_run"],
+            }
+            for name, value in content.items():
+                line[f"content_{name}" if name in RESERVED else name] = value
+            yield jsonable(line)
+    for entry in feedback(db, source, run_id=run["_id"]):
+        entry.pop("source", None)
+        entry["id"] = entry.pop("_id")
+        yield jsonable({"kind": "feedback", **entry})
+
+
+def add_usd(content: dict[str, Any], rates: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """Add `usd` next to the listing's `price` and next to each tier's `price`."""
+    out = _with_usd(content, rates, run_id)
+    tiers = out.get("tiers")
+    if isinstance(tiers, list):
+        out["tiers"] = [_with_usd(t, rates, run_id) if isinstance(t, dict) else t for t in tiers]
+    return out
+
+
+def _with_usd(holder: dict[str, Any], rates: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    price = holder.get("price")
+    if not isinstance(price, dict) or not isinstance(price.get("amount"), Decimal):
+        return holder
+    return {
+        **holder,
+        "usd": usd_value(price["amount"], str(price.get("currency", "")), rates, run_id),
+    }
+
+
+def usd_value(
+    amount: Decimal, currency: str, rates: Mapping[str, Any], run_id: str
+) -> dict[str, Any] | None:
+    """USD value at the run's recorded rate, or None when the run saw no USD rate for it."""
+    code = currency.upper()
+    if code == "USD":
+        return {
+            "amount": amount.quantize(CENT),
+            "rate": Decimal(1),
+            "rate_source": "identity",
+            "run": run_id,
+        }
+    rate = rates.get(code)
+    if not rate or not isinstance(rate.get("value"), Decimal) or rate.get("quote", "USD") != "USD":
+        return None
+    return {
+        "amount": (amount * rate["value"]).quantize(CENT, rounding=ROUND_HALF_EVEN),
+        "rate": rate["value"],
+        "rate_source": rate.get("source") or "market",
+        "run": run_id,
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as strings, datetimes as ISO 8601 UTC with `Z`, recursively."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+        return text.replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_jsonl(records: Iterable[Mapping[str, Any]], stream: TextIO) -> int:
+    """Write one JSON object per line; return the number of lines."""
+    count = 0
+    for record in records:
+        stream.write(json.dumps(jsonable(record), ensure_ascii=False, separators=(",", ":")))
+        stream.write("\n")
+        count += 1
+    return count

@@ -1,0 +1,147 @@
+"""Buyers' feedback: matched across runs by identity and overlapping date interval."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from pymongo import InsertOne, UpdateOne
+
+from pipelines.store.codec import sha256_text, to_bson, utc_ms
+from pipelines.store.schema import FEEDBACK
+from pipelines.store.writes import bulk_ignoring_duplicates
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from pymongo.database import Database
+
+    from pipelines.store.model import Provenance, RunRef
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("rating", "text", "buyer", "date_earliest", "date_latest")
+
+Identity = tuple[str, str, str]
+
+
+def _identity(entry: Mapping[str, Any]) -> Identity:
+    return (str(entry["buyer"]), str(entry["rating"]), str(entry["text"]))
+
+
+def _interval(entry: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    earliest, latest = utc_ms(entry["date_earliest"]), utc_ms(entry["date_latest"])
+    if earliest > latest:
+        raise ValueError(f"feedback interval ends before it starts: {entry!r}")
+    return earliest, latest
+
+
+def record_feedback(
+    db: Database,
+    run: RunRef,
+    listing_key: str,
+    entries: Sequence[Mapping[str, Any]],
+    provenance: Provenance,
+) -> int:
+    """Add the entries not already archived; return how many were new.
+
+    Studies estimate sales from feedback counts, so an entry must be counted once however
+    many runs show it. Markets show dates coarsely ("2 weeks ago"), so the same entry seen
+    on two days has two different but overlapping intervals: an incoming entry matches a
+    stored one with the same identity and an overlapping interval, and the stored interval
+    narrows to the intersection. Identical entries on one page are distinct sales, so
+    matching is one-to-one (a multiset), and replaying a page adds nothing.
+    """
+    for entry in entries:
+        missing = [f for f in REQUIRED if entry.get(f) is None]
+        if missing:
+            raise ValueError(f"feedback entry for {listing_key!r} lacks {missing}: {entry!r}")
+    stored: dict[Identity, list[dict[str, Any]]] = defaultdict(list)
+    for doc in db[FEEDBACK].find({"source": run.source, "listing_key": listing_key}):
+        stored[_identity(doc)].append(doc)
+    incoming: dict[Identity, list[Mapping[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        incoming[_identity(entry)].append(entry)
+
+    ops: list[Any] = []
+    new = 0
+    for ident, group in incoming.items():
+        candidates = sorted(stored.get(ident, []), key=lambda d: (d["date_earliest"], d["_id"]))
+        used: set[str] = set()
+        unmatched: list[Mapping[str, Any]] = []
+        for entry in sorted(group, key=_interval):
+            earliest, latest = _interval(entry)
+            match = next(
+                (
+                    d
+                    for d in candidates
+                    if d["_id"] not in used
+                    and d["date_earliest"] <= latest
+                    and earliest <= d["date_latest"]
+                ),
+                None,
+            )
+            if match is None:
+                unmatched.append(entry)
+                continue
+            used.add(match["_id"])
+            narrowed = {
+                "date_earliest": max(match["date_earliest"], earliest),
+                "date_latest": min(match["date_latest"], latest),
+            }
+            if narrowed["date_earliest"] != match["date_earliest"] or (
+                narrowed["date_latest"] != match["date_latest"]
+            ):
+                ops.append(
+                    UpdateOne({"_id": match["_id"]}, {"$set": {**narrowed, "last_run": run.run_id}})
+                )
+        # Occurrence numbers continue after the stored entries of this identity, so a new
+        # entry never reuses the id of one already archived.
+        for occurrence, entry in enumerate(unmatched, start=len(candidates)):
+            ops.append(InsertOne(_new_doc(run, listing_key, entry, occurrence, provenance)))
+            new += 1
+    _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)
+    if dups:
+        logger.warning("%d feedback entries for %s were already stored", len(dups), listing_key)
+    return new - len(dups)
+
+
+def _new_doc(
+    run: RunRef,
+    listing_key: str,
+    entry: Mapping[str, Any],
+    occurrence: int,
+    provenance: Provenance,
+) -> dict[str, Any]:
+    earliest, latest = _interval(entry)
+    buyer, rating, text = _identity(entry)
+    doc_id = sha256_text(
+        run.source,
+        listing_key,
+        buyer,
+        rating,
+        text,
+        earliest.isoformat(),
+        latest.isoformat(),
+        str(occurrence),
+    )
+    extra = {k: v for k, v in entry.items() if k not in ("date_earliest", "date_latest")}
+    return {
+        **to_bson(extra),
+        "_id": doc_id,
+        "source": run.source,
+        "listing_key": listing_key,
+        "date_earliest": earliest,
+        "date_latest": latest,
+        "first_run": run.run_id,
+        "first_seq": run.seq,
+        "provenance": {
+            "run_id": run.run_id,
+            "url": provenance.url,
+            "page_sha256": provenance.page_sha256,
+            "parser_version": provenance.parser_version,
+            "fetched_at": utc_ms(provenance.fetched_at),
+        },
+    }

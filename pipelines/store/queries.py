@@ -1,0 +1,128 @@
+"""Read side: runs, exact per-run reconstruction, versions, delistings, feedback, bodies."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from pipelines.store.codec import from_bson
+from pipelines.store.observations import observed_keys
+from pipelines.store.pages import load_body
+from pipelines.store.schema import FEEDBACK, RUNS, versions_collection
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "delisted",
+    "feedback",
+    "get_run",
+    "latest_run",
+    "load_body",
+    "observed",
+    "runs",
+    "versions",
+]
+
+
+def runs(db: Database, source: str) -> list[dict[str, Any]]:
+    """All runs of a source, oldest first."""
+    return [from_bson(d) for d in db[RUNS].find({"source": source}).sort("seq", ASCENDING)]
+
+
+def get_run(db: Database, run_id: str) -> dict[str, Any] | None:
+    """One run document (Decimals restored), or None."""
+    doc = db[RUNS].find_one({"_id": run_id})
+    return from_bson(doc) if doc is not None else None
+
+
+def _require_run(db: Database, run_id: str) -> dict[str, Any]:
+    run = get_run(db, run_id)
+    if run is None:
+        raise KeyError(f"no run {run_id!r} in the archive")
+    return run
+
+
+def latest_run(
+    db: Database, source: str, statuses: Sequence[str] = ("complete", "partial")
+) -> dict[str, Any] | None:
+    """The most recent run of a source with one of `statuses` (running runs are excluded)."""
+    doc = next(
+        iter(
+            db[RUNS]
+            .find({"source": source, "status": {"$in": list(statuses)}})
+            .sort("seq", DESCENDING)
+            .limit(1)
+        ),
+        None,
+    )
+    return from_bson(doc) if doc is not None else None
+
+
+def observed(db: Database, run_id: str, kind: str) -> Iterator[dict[str, Any]]:
+    """Each entity the run observed, with the content it had in that run, ordered by key.
+
+    The version valid in run R is the one with valid_from_seq <= R.seq < valid_to_seq: one
+    indexed range per source, filtered by the run's observation documents.
+    """
+    run = _require_run(db, run_id)
+    keys = observed_keys(db, run_id, kind)
+    if not keys:
+        return
+    seq = run["seq"]
+    cursor = db[versions_collection(kind)].find(
+        {"source": run["source"], "valid_to_seq": {"$gt": seq}, "valid_from_seq": {"$lte": seq}},
+        {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1},
+        batch_size=2000,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for doc in cursor:
+        if doc["key"] in keys:
+            found[doc["key"]] = {
+                "key": doc["key"],
+                "v": doc["v"],
+                "content": from_bson(doc["content"]),
+                "provenance": from_bson(doc["provenance"]),
+                "first_seen_run": doc["first_seen_run"],
+            }
+    missing = keys.difference(found)
+    if missing:
+        logger.warning(
+            "run %s: %d observed %ss have no version (e.g. %s)",
+            run_id,
+            len(missing),
+            kind,
+            sorted(missing)[:3],
+        )
+    for key in sorted(found):
+        yield found[key]
+
+
+def versions(db: Database, source: str, kind: str, key: str) -> list[dict[str, Any]]:
+    """Every version of one entity, oldest first."""
+    cursor = db[versions_collection(kind)].find({"source": source, "key": key}).sort("v", ASCENDING)
+    return [from_bson(d) for d in cursor]
+
+
+def delisted(db: Database, source: str, run_id: str, *, kind: str = "listing") -> list[str]:
+    """Keys that run `run_id` delisted (it was complete and did not observe them)."""
+    cursor = db[versions_collection(kind)].find(
+        {"source": source, "valid_to_run": run_id, "end": "delisted"}, {"key": 1}
+    )
+    return sorted(d["key"] for d in cursor)
+
+
+def feedback(db: Database, source: str, *, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Feedback entries of a source first seen at or before `run_id` (all when None)."""
+    query: dict[str, Any] = {"source": source}
+    if run_id is not None:
+        query["first_seq"] = {"$lte": _require_run(db, run_id)["seq"]}
+    docs = [from_bson(d) for d in db[FEEDBACK].find(query)]
+    docs.sort(key=lambda d: (d["listing_key"], d["date_earliest"], d["_id"]))
+    return docs

@@ -1,0 +1,195 @@
+"""Run lifecycle: sequence numbers, run documents, rates, events and per-source summaries."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ReturnDocument
+
+from pipelines.store.codec import from_bson, to_bson
+from pipelines.store.model import RunRef
+from pipelines.store.schema import RUN_EVENTS, RUNS, SOURCES
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+CLOSED_STATUSES = ("complete", "partial", "failed")
+
+
+def run_id_for(source: str, seq: int) -> str:
+    """Run ids sort with their sequence and name their source: `"<source>:000042"`."""
+    return f"{source}:{seq:06d}"
+
+
+def open_run(
+    db: Database,
+    source: str,
+    *,
+    parser_version: str,
+    started_at: datetime,
+    config: Mapping[str, Any] | None = None,
+) -> RunRef:
+    """Start a new run with the next seq of its source (an atomic counter, safe across crawlers)."""
+    if not source or ":" in source:
+        raise ValueError(f"source id {source!r} must be non-empty and contain no ':'")
+    counter = db[SOURCES].find_one_and_update(
+        {"_id": source},
+        {"$inc": {"seq": 1}, "$setOnInsert": {"created_at": datetime.now(UTC)}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    if counter is None:  # cannot happen with upsert + AFTER; keeps the type checker honest
+        raise RuntimeError(f"sequence counter for {source!r} was not created")
+    seq = int(counter["seq"])
+    run = RunRef(run_id=run_id_for(source, seq), source=source, seq=seq)
+    db[RUNS].insert_one(
+        {
+            "_id": run.run_id,
+            "source": source,
+            "seq": seq,
+            "status": "running",
+            "parser_version": parser_version,
+            "started_at": to_bson(started_at),
+            "config": to_bson(dict(config or {})),
+            "rates": {},
+        }
+    )
+    logger.info("opened run %s (parser %s)", run.run_id, parser_version)
+    return run
+
+
+def resume_run(db: Database, run_id: str, *, source: str, started_at: datetime) -> RunRef:
+    """Reopen an existing run so a retried or resumed crawl writes into it idempotently.
+
+    Refused when a later run of the source exists: versions are ordered by seq, so writing
+    into an earlier run after a later one has started would make history contradict itself.
+    """
+    doc = db[RUNS].find_one({"_id": run_id})
+    if doc is None:
+        raise ValueError(f"cannot resume run {run_id!r}: no such run")
+    if doc["source"] != source:
+        raise ValueError(
+            f"cannot resume run {run_id!r} as source {source!r}: it is {doc['source']!r}"
+        )
+    later = db[RUNS].find_one({"source": source, "seq": {"$gt": doc["seq"]}}, {"_id": 1})
+    if later is not None:
+        raise ValueError(f"cannot resume run {run_id!r}: a later run {later['_id']!r} exists")
+    db[RUNS].update_one(
+        {"_id": run_id},
+        {
+            "$set": {"status": "running"},
+            "$push": {"resumed": {"at": to_bson(started_at), "previous_status": doc["status"]}},
+        },
+    )
+    logger.info("resumed run %s (was %s)", run_id, doc["status"])
+    return RunRef(run_id=run_id, source=source, seq=int(doc["seq"]))
+
+
+def record_rates(db: Database, run: RunRef, rates: Mapping[str, Mapping[str, Any]]) -> None:
+    """Keep the first rate seen per currency; later different values are kept as observations.
+
+    USD values are computed at export from these fetch-time rates, so nothing per entity
+    is written per run.
+    """
+    doc = db[RUNS].find_one({"_id": run.run_id}, {"rates": 1}) or {}
+    known = from_bson(doc.get("rates") or {})
+    for currency, rate in rates.items():
+        code = _currency_field(currency)
+        value = {k: v for k, v in rate.items() if k != "observations"}
+        stored = known.get(code)
+        if stored is None:
+            db[RUNS].update_one(
+                {"_id": run.run_id, f"rates.{code}": {"$exists": False}},
+                {"$set": {f"rates.{code}": to_bson(value)}},
+            )
+            known[code] = value
+        elif stored.get("value") != value.get("value"):
+            seen = [o.get("value") for o in stored.get("observations", [])]
+            if value.get("value") not in seen:
+                db[RUNS].update_one(
+                    {"_id": run.run_id},
+                    {"$push": {f"rates.{code}.observations": to_bson(value)}},
+                )
+                stored.setdefault("observations", []).append(value)
+
+
+def _currency_field(currency: str) -> str:
+    code = currency.strip().upper()
+    if not code or "." in code or code.startswith("$"):
+        raise ValueError(f"invalid currency code {currency!r}")
+    return code
+
+
+def record_event(
+    db: Database,
+    run: RunRef,
+    *,
+    kind: str,
+    reason: str,
+    url: str | None = None,
+    state: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Log why something went wrong or was skipped, where a researcher can read it."""
+    db[RUN_EVENTS].insert_one(
+        {
+            "run": run.run_id,
+            "source": run.source,
+            "kind": kind,
+            "reason": reason,
+            "url": url,
+            "state": state,
+            "detail": to_bson(dict(detail or {})),
+            "at": datetime.now(UTC),
+        }
+    )
+    db[RUNS].update_one({"_id": run.run_id}, {"$inc": {f"events.{kind}": 1}})
+
+
+def finish_run(
+    db: Database,
+    run: RunRef,
+    *,
+    status: str,
+    counts: Mapping[str, Any],
+    reasons: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+    listed: Mapping[str, int] | None = None,
+) -> None:
+    """Write the run's final status and counters, and the source's summary.
+
+    The summary keeps the current number of listed entities per kind, so "how big is this
+    market now" never needs a count over the collections.
+    """
+    if status not in CLOSED_STATUSES:
+        raise ValueError(f"run status must be one of {CLOSED_STATUSES}, not {status!r}")
+    finished_at = datetime.now(UTC)
+    db[RUNS].update_one(
+        {"_id": run.run_id},
+        {
+            "$set": {
+                "status": status,
+                "finished_at": finished_at,
+                "counts": to_bson(dict(counts)),
+                "reasons": list(reasons),
+                **to_bson(dict(extra or {})),
+            }
+        },
+    )
+    summary: dict[str, Any] = {
+        "last_run": run.run_id,
+        "last_status": status,
+        "last_finished_at": finished_at,
+    }
+    if status == "complete":
+        summary["last_complete_run"] = run.run_id
+    for kind, n in (listed or {}).items():
+        summary[f"listed.{kind}"] = n
+    db[SOURCES].update_one({"_id": run.source}, {"$set": summary})
+    logger.info("closed run %s as %s", run.run_id, status)

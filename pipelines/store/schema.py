@@ -1,0 +1,76 @@
+"""Collection names, the validity sentinel and the indexes every hot query relies on."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from pymongo import ASCENDING, IndexModel
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["listing", "vendor"]
+KINDS: tuple[Kind, ...] = ("listing", "vendor")
+
+SOURCES = "sources"
+RUNS = "runs"
+PAGES = "pages"
+BODIES = "bodies"
+OBSERVATIONS = "observations"
+FEEDBACK = "feedback"
+RUN_EVENTS = "run_events"
+
+# Open versions end at this seq (and date) instead of null, so "as of run R" is one range.
+OPEN_SEQ = 2**62
+OPEN_DATE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def current_collection(kind: str) -> str:
+    """Collection holding the current state of each entity of `kind` (`listings`, `vendors`)."""
+    _check_kind(kind)
+    return f"{kind}s"
+
+
+def versions_collection(kind: str) -> str:
+    """Collection holding every distinct content of each entity of `kind`."""
+    _check_kind(kind)
+    return f"{kind}_versions"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown entity kind {kind!r}; expected one of {KINDS}")
+
+
+def _ix(*keys: str, unique: bool = False) -> IndexModel:
+    return IndexModel([(k, ASCENDING) for k in keys], unique=unique)
+
+
+# Every index starts with an equality key (source or run): the server we test on scans
+# whole collections otherwise (see notes/mongodb-store.md).
+INDEXES: dict[str, list[IndexModel]] = {
+    RUNS: [_ix("source", "seq", unique=True), _ix("source", "status", "seq")],
+    PAGES: [_ix("source", "fetched_at"), _ix("run", "url")],
+    OBSERVATIONS: [_ix("run", "kind")],
+    FEEDBACK: [_ix("source", "listing_key"), _ix("source", "first_seq")],
+    RUN_EVENTS: [_ix("run", "kind")],
+}
+for _kind in KINDS:
+    INDEXES[current_collection(_kind)] = [_ix("source", "status")]
+    INDEXES[versions_collection(_kind)] = [
+        _ix("source", "key", "v"),
+        _ix("source", "valid_to_seq", "valid_from_seq"),
+        _ix("source", "valid_from_run", "v"),
+        _ix("source", "valid_to_run"),
+    ]
+
+
+def ensure_indexes(db: Database) -> None:
+    """Create the archive's indexes; idempotent, safe to call at every start."""
+    for name, models in INDEXES.items():
+        db[name].create_indexes(models)
+    logger.debug("indexes ensured on %s", db.name)

@@ -1,0 +1,73 @@
+"""Feedback matching: never double-count, never lose (sales are estimated from it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pipelines.store import queries
+from pipelines.store.model import Provenance
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+    from pipelines.store.archive import Archive
+    from pipelines.store.model import RunRef
+
+DAY1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DAY2 = DAY1 + timedelta(days=1)
+
+
+def weeks_ago(
+    seen: datetime, n: int, text: str = "great, fast", buyer: str = "b***1"
+) -> dict[str, Any]:
+    """An entry the market shows as "n weeks ago" on the day it was seen."""
+    return {
+        "rating": 5,
+        "text": text,
+        "buyer": buyer,
+        "date_earliest": seen - timedelta(weeks=n + 1),
+        "date_latest": seen - timedelta(weeks=n),
+        "date_text": f"{n} weeks ago",
+    }
+
+
+def prov(day: datetime) -> Provenance:
+    return Provenance("http://m.onion/l/1", "cd" * 32, day, "p1")
+
+
+def run_on(archive: Archive, day: datetime) -> RunRef:
+    return archive.open_run("mkt", parser_version="p1", started_at=day)
+
+
+def test_same_entry_on_consecutive_days_is_one(archive: Archive, db: Database) -> None:
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    assert archive.record_feedback(run1, "1", [weeks_ago(DAY1, 2)], prov(DAY1)) == 1
+    assert archive.record_feedback(run2, "1", [weeks_ago(DAY2, 2)], prov(DAY2)) == 0
+    (entry,) = queries.feedback(db, "mkt")
+    # narrowed to the intersection of both intervals
+    assert entry["date_earliest"] == DAY2 - timedelta(weeks=3)
+    assert entry["date_latest"] == DAY1 - timedelta(weeks=2)
+    assert entry["first_run"] == run1.run_id
+
+
+def test_identical_entries_on_one_page_are_two(archive: Archive, db: Database) -> None:
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    twice = [weeks_ago(DAY1, 2), weeks_ago(DAY1, 2)]
+    assert archive.record_feedback(run1, "1", twice, prov(DAY1)) == 2
+    assert archive.record_feedback(run1, "1", twice, prov(DAY1)) == 0  # replayed page
+    # next day: the two old ones again, plus a third identical one sold since
+    next_day = [weeks_ago(DAY2, 2), weeks_ago(DAY2, 2), weeks_ago(DAY2, 0)]
+    assert archive.record_feedback(run2, "1", next_day, prov(DAY2)) == 1
+    assert archive.record_feedback(run2, "1", next_day, prov(DAY2)) == 0
+    assert len(queries.feedback(db, "mkt")) == 3
+    assert len(queries.feedback(db, "mkt", run_id=run1.run_id)) == 2
+
+
+def test_different_identity_or_disjoint_interval_is_new(archive: Archive, db: Database) -> None:
+    run1 = run_on(archive, DAY1)
+    archive.record_feedback(run1, "1", [weeks_ago(DAY1, 2)], prov(DAY1))
+    entries = [weeks_ago(DAY1, 2, text="slow"), weeks_ago(DAY1, 10), weeks_ago(DAY1, 2, buyer="x")]
+    assert archive.record_feedback(run1, "1", entries, prov(DAY1)) == 3
+    assert archive.record_feedback(run1, "2", [weeks_ago(DAY1, 2)], prov(DAY1)) == 1
+    assert len(queries.feedback(db, "mkt")) == 5

@@ -1,0 +1,73 @@
+"""Page records and content-addressed, compressed bodies."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pipelines.store.model import PageRecord
+from pipelines.store.queries import load_body
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+    from pipelines.store.archive import Archive
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+BODY = b"<html><body>" + b"<div class='listing'>Some product 10 g</div>" * 500 + b"</body></html>"
+
+
+def page(url: str, body: bytes | None = BODY, state: str = "listing") -> PageRecord:
+    return PageRecord(
+        url=url,
+        status=200,
+        fetched_at=T0,
+        state=state,
+        kind="listing",
+        body=body,
+        headers={"Content-Type": "text/html", "Set-Cookie": "session=secret", "Cookie": "s=1"},
+        server_date=T0,
+    )
+
+
+def test_body_compressed_deduplicated_and_restored(archive: Archive, db: Database) -> None:
+    run = archive.open_run("mkt", parser_version="p1", started_at=T0)
+    digest = archive.store_page(run, page("http://m.onion/a"))
+    assert digest == hashlib.sha256(BODY).hexdigest()
+    assert archive.store_page(run, page("http://m.onion/b")) == digest
+    assert db.bodies.count_documents({}) == 1
+    stored = db.bodies.find_one({"_id": digest})
+    assert stored["compression"] == "zstd"
+    assert stored["size"] == len(BODY)
+    assert len(stored["data"]) < len(BODY) / 5
+    assert load_body(db, digest) == BODY
+
+
+def test_page_record_fields_and_replay(archive: Archive, db: Database) -> None:
+    run = archive.open_run("mkt", parser_version="p1", started_at=T0)
+    archive.store_page(run, page("http://m.onion/a"))
+    archive.store_page(run, page("http://m.onion/a"))
+    assert db.pages.count_documents({}) == 1
+    record = db.pages.find_one({})
+    assert record["run"] == run.run_id
+    assert record["source"] == "mkt"
+    assert record["sha256"] == hashlib.sha256(BODY).hexdigest()
+    assert record["size"] == len(BODY)
+    assert record["fetched_at"] == T0.replace(microsecond=123000)
+    assert record["headers"] == {"content-type": "text/html"}
+    assert "secret" not in str(record)
+
+
+def test_challenge_page_without_body(archive: Archive, db: Database) -> None:
+    run = archive.open_run("mkt", parser_version="p1", started_at=T0)
+    assert archive.store_page(run, page("http://m.onion/q", body=None, state="queue")) is None
+    record = db.pages.find_one({})
+    assert (record["state"], record["sha256"], record["size"]) == ("queue", None, None)
+    assert db.bodies.count_documents({}) == 0
+
+
+def test_pages_indexed_for_reparse_by_date(archive: Archive, db: Database) -> None:
+    keys = [tuple(ix["key"]) for ix in db.pages.list_indexes()]
+    assert ("source", "fetched_at") in keys
+    assert ("run", "url") in keys
