@@ -58,6 +58,7 @@ class ArchivePipeline:
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
         self.accounting = RunAccounting()
         self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
+        self.pending_feedback: list[tuple[str, list[dict[str, Any]], Provenance]] = []
         self.rates_seen: dict[str, Any] = {}
         self._connection: AbstractContextManager[Any] | None = None
         self._client: MongoClient[Any] | None = None
@@ -148,11 +149,16 @@ class ArchivePipeline:
             if len(self.pending[kind]) >= self.batch_size:
                 self._flush(kind)
         if item.feedback and item.records:
-            self.accounting.feedback_new += self.archive.record_feedback(
-                run, item.records[0][1], item.feedback, provenance
-            )
+            self.pending_feedback.append((item.records[0][1], item.feedback, provenance))
+            if len(self.pending_feedback) >= self.batch_size:
+                self._flush_feedback()
         item.body = None  # archived; do not keep page bodies alive in memory
         return item
+
+    def _flush_feedback(self) -> None:
+        batch, self.pending_feedback = self.pending_feedback, []
+        if batch:
+            self.accounting.feedback_new += self.archive.record_feedback_many(self.run, batch)
 
     def _flush(self, kind: str) -> None:
         batch, self.pending[kind] = self.pending[kind], []
@@ -162,6 +168,7 @@ class ArchivePipeline:
     def close_spider(self) -> None:
         for kind in self.pending:
             self._flush(kind)
+        self._flush_feedback()
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""

@@ -71,3 +71,20 @@ def test_different_identity_or_disjoint_interval_is_new(archive: Archive, db: Da
     assert archive.record_feedback(run1, "1", entries, prov(DAY1)) == 3
     assert archive.record_feedback(run1, "2", [weeks_ago(DAY1, 2)], prov(DAY1)) == 1
     assert len(queries.feedback(db, "mkt")) == 5
+
+
+def test_batch_of_pages_reads_once_and_matches_within_the_batch(
+    archive: Archive, db: Database
+) -> None:
+    """The pipeline writes feedback in batches: a page replayed inside one batch, and the
+    same listing seen on two days in one batch, still count each sale once."""
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    page1 = [weeks_ago(DAY1, 2), weeks_ago(DAY1, 2)]
+    batch = [("1", page1, prov(DAY1)), ("1", page1, prov(DAY1)), ("2", page1[:1], prov(DAY1))]
+    assert archive.record_feedback_many(run1, batch) == 3
+    day2 = [("1", [weeks_ago(DAY2, 2), weeks_ago(DAY2, 2), weeks_ago(DAY2, 0)], prov(DAY2))]
+    assert archive.record_feedback_many(run2, day2 + day2) == 1
+    entries = queries.feedback(db, "mkt")
+    assert len(entries) == 4
+    narrowed = [e for e in entries if e["listing_key"] == "1" and e["first_run"] == run1.run_id]
+    assert all(e["date_earliest"] == DAY2 - timedelta(weeks=3) for e in narrowed)

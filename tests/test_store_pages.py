@@ -36,7 +36,11 @@ def test_body_compressed_deduplicated_and_restored(archive: Archive, db: Databas
     digest = archive.store_page(run, page("http://m.onion/a"))
     assert digest == hashlib.sha256(BODY).hexdigest()
     assert archive.store_page(run, page("http://m.onion/b")) == digest
+    archive.flush()
+    assert archive.store_page(run, page("http://m.onion/c")) == digest  # stored already
+    archive.flush()
     assert db.bodies.count_documents({}) == 1
+    assert db.pages.count_documents({}) == 3
     stored = db.bodies.find_one({"_id": digest})
     assert stored["compression"] == "zstd"
     assert stored["size"] == len(BODY)
@@ -47,9 +51,13 @@ def test_body_compressed_deduplicated_and_restored(archive: Archive, db: Databas
 def test_page_record_fields_and_replay(archive: Archive, db: Database) -> None:
     run = archive.open_run("mkt", parser_version="p1", started_at=T0)
     archive.store_page(run, page("http://m.onion/a"))
-    archive.store_page(run, page("http://m.onion/a"))
+    archive.store_page(run, page("http://m.onion/a"))  # replayed before the flush
+    archive.flush()
+    archive.store_page(run, page("http://m.onion/a", state="other"))  # and after it
+    archive.flush()
     assert db.pages.count_documents({}) == 1
     record = db.pages.find_one({})
+    assert record["state"] == "other", "the latest fetch of a URL in a run wins"
     assert record["run"] == run.run_id
     assert record["source"] == "mkt"
     assert record["sha256"] == hashlib.sha256(BODY).hexdigest()
@@ -62,6 +70,7 @@ def test_page_record_fields_and_replay(archive: Archive, db: Database) -> None:
 def test_challenge_page_without_body(archive: Archive, db: Database) -> None:
     run = archive.open_run("mkt", parser_version="p1", started_at=T0)
     assert archive.store_page(run, page("http://m.onion/q", body=None, state="queue")) is None
+    archive.flush()
     record = db.pages.find_one({})
     assert (record["state"], record["sha256"], record["size"]) == ("queue", None, None)
     assert db.bodies.count_documents({}) == 0

@@ -39,6 +39,7 @@ class Archive:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._writers = {kind: EntityWriter(db, kind) for kind in KINDS}
+        self._pages = pages.PageWriter(db)
         # Current state per (run, kind), loaded by one streaming scan on first use.
         self._state: dict[tuple[str, str], dict[str, EntityState]] = {}
 
@@ -63,8 +64,15 @@ class Archive:
         )
 
     def store_page(self, run: RunRef, page: PageRecord) -> str | None:
-        """Archive a response (body once, by sha256); returns the body hash for provenance."""
-        return pages.store_page(self.db, run, page)
+        """Archive a response (body once, by sha256); returns the body hash for provenance.
+
+        Pages are written in bulks: call `flush` (or any write that cites pages) to persist.
+        """
+        return self._pages.add(run, page)
+
+    def flush(self) -> None:
+        """Write queued page records and bodies now."""
+        self._pages.flush()
 
     def record_entities(
         self,
@@ -73,6 +81,7 @@ class Archive:
         batch: Sequence[EntityObservation],
     ) -> BatchSummary:
         """Version what changed, then record which keys the run observed."""
+        self.flush()  # versions cite their pages: the pages go first
         summary = self._writers[kind].record(run, batch, self._state_for(run, kind))
         observations.record_observed(self.db, run, kind, (obs.key for obs in batch))
         return summary
@@ -92,7 +101,16 @@ class Archive:
         provenance: Provenance,
     ) -> int:
         """Add a listing's feedback entries not archived yet; returns how many were new."""
-        return feedback.record_feedback(self.db, run, listing_key, entries, provenance)
+        return self.record_feedback_many(run, [(listing_key, entries, provenance)])
+
+    def record_feedback_many(
+        self,
+        run: RunRef,
+        pages_feedback: Sequence[tuple[str, Sequence[Mapping[str, Any]], Provenance]],
+    ) -> int:
+        """The feedback of many listing pages in one read and one bulk write."""
+        self.flush()  # feedback cites its page
+        return feedback.record_feedback_many(self.db, run, pages_feedback)
 
     def record_rates(self, run: RunRef, rates: Mapping[str, Mapping[str, Any]]) -> None:
         """Keep the exchange rates the run saw; USD values are derived from them at export."""
@@ -131,6 +149,7 @@ class Archive:
         """
         if status not in runs.CLOSED_STATUSES:
             raise ValueError(f"run status must be one of {runs.CLOSED_STATUSES}, not {status!r}")
+        self.flush()
         totals: dict[str, Any] = dict(counts)
         skipped: list[str] = []
         delisted_total = 0

@@ -38,12 +38,10 @@ def _interval(entry: Mapping[str, Any]) -> tuple[datetime, datetime]:
     return earliest, latest
 
 
-def record_feedback(
+def record_feedback_many(
     db: Database,
     run: RunRef,
-    listing_key: str,
-    entries: Sequence[Mapping[str, Any]],
-    provenance: Provenance,
+    pages_feedback: Sequence[tuple[str, Sequence[Mapping[str, Any]], Provenance]],
 ) -> int:
     """Add the entries not already archived; return how many were new.
 
@@ -53,22 +51,58 @@ def record_feedback(
     stored one with the same identity and an overlapping interval, and the stored interval
     narrows to the intersection. Identical entries on one page are distinct sales, so
     matching is one-to-one (a multiset), and replaying a page adds nothing.
+
+    `pages_feedback` holds (listing key, entries, provenance) per listing page; the stored
+    entries of all those listings are read in one query and written in one bulk.
     """
-    for entry in entries:
-        missing = [f for f in REQUIRED if entry.get(f) is None]
-        if missing:
-            raise ValueError(f"feedback entry for {listing_key!r} lacks {missing}: {entry!r}")
-    stored: dict[Identity, list[dict[str, Any]]] = defaultdict(list)
-    for doc in db[FEEDBACK].find({"source": run.source, "listing_key": listing_key}):
-        stored[_identity(doc)].append(doc)
+    for listing_key, entries, _ in pages_feedback:
+        for entry in entries:
+            missing = [f for f in REQUIRED if entry.get(f) is None]
+            if missing:
+                raise ValueError(f"feedback entry for {listing_key!r} lacks {missing}: {entry!r}")
+    keys = sorted({key for key, _, _ in pages_feedback})
+    stored: dict[tuple[str, Identity], list[dict[str, Any]]] = defaultdict(list)
+    if keys:
+        query = {"source": run.source, "listing_key": {"$in": keys}}
+        for doc in db[FEEDBACK].find(query):
+            stored[(doc["listing_key"], _identity(doc))].append(doc)
+    ops: list[Any] = []
+    narrowed: dict[str, dict[str, Any]] = {}  # one update per entry, its narrowest interval
+    new = 0
+    for listing_key, entries, provenance in pages_feedback:
+        new += _plan(run, listing_key, entries, provenance, stored, ops, narrowed)
+    ops.extend(
+        UpdateOne({"_id": doc_id}, {"$set": {**interval, "last_run": run.run_id}})
+        for doc_id, interval in narrowed.items()
+    )
+    _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)
+    if dups:
+        logger.warning("%d feedback entries were already stored", len(dups))
+    return new - len(dups)
+
+
+def _plan(
+    run: RunRef,
+    listing_key: str,
+    entries: Sequence[Mapping[str, Any]],
+    provenance: Provenance,
+    stored: dict[tuple[str, Identity], list[dict[str, Any]]],
+    ops: list[Any],
+    narrowed: dict[str, dict[str, Any]],
+) -> int:
+    """Match one page's entries against the stored ones; queue the writes; count the new.
+
+    Entries planned for insertion join `stored`, so the same page twice in one batch (a
+    replay) matches its own first copy instead of adding duplicates.
+    """
     incoming: dict[Identity, list[Mapping[str, Any]]] = defaultdict(list)
     for entry in entries:
         incoming[_identity(entry)].append(entry)
-
-    ops: list[Any] = []
     new = 0
     for ident, group in incoming.items():
-        candidates = sorted(stored.get(ident, []), key=lambda d: (d["date_earliest"], d["_id"]))
+        candidates = sorted(
+            stored.get((listing_key, ident), []), key=lambda d: (d["date_earliest"], d["_id"])
+        )
         used: set[str] = set()
         unmatched: list[Mapping[str, Any]] = []
         for entry in sorted(group, key=_interval):
@@ -87,25 +121,23 @@ def record_feedback(
                 unmatched.append(entry)
                 continue
             used.add(match["_id"])
-            narrowed = {
+            interval = {
                 "date_earliest": max(match["date_earliest"], earliest),
                 "date_latest": min(match["date_latest"], latest),
             }
-            if narrowed["date_earliest"] != match["date_earliest"] or (
-                narrowed["date_latest"] != match["date_latest"]
+            if interval["date_earliest"] != match["date_earliest"] or (
+                interval["date_latest"] != match["date_latest"]
             ):
-                ops.append(
-                    UpdateOne({"_id": match["_id"]}, {"$set": {**narrowed, "last_run": run.run_id}})
-                )
+                match.update(interval)
+                narrowed[match["_id"]] = interval
         # Occurrence numbers continue after the stored entries of this identity, so a new
         # entry never reuses the id of one already archived.
         for occurrence, entry in enumerate(unmatched, start=len(candidates)):
-            ops.append(InsertOne(_new_doc(run, listing_key, entry, occurrence, provenance)))
+            doc = _new_doc(run, listing_key, entry, occurrence, provenance)
+            ops.append(InsertOne(doc))
+            stored[(listing_key, ident)].append(doc)
             new += 1
-    _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)
-    if dups:
-        logger.warning("%d feedback entries for %s were already stored", len(dups), listing_key)
-    return new - len(dups)
+    return new
 
 
 def _new_doc(
