@@ -68,11 +68,23 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         started = time.monotonic()
         stats = run_crawls([CrawlJob(args.source, args.mirror)], crawl_settings(overrides))
         elapsed = time.monotonic() - started
-        run_id = stats[0].get("darkarchive/run_id") if stats else None
-        if run_id:
-            print_run_summary(connection, [run_id], elapsed=elapsed)
+        final = stats[0] if stats else {}
+        run_id, status = final.get("darkarchive/run_id"), final.get("darkarchive/run_status")
+        if status == "archive_unavailable":
+            print(
+                f"run {run_id}: the archive database failed during the crawl; "
+                f"{final.get('darkarchive/unstored_pages', 0)} fetched page(s) not stored. "
+                f"Resume with: darkarchive crawl {args.source} --resume {run_id}",
+                file=sys.stderr,
+            )
+            return 1
+        if status is None or run_id is None:
+            reason = final.get("darkarchive/open_error", "see the log above")
+            print(f"darkarchive: the crawl did not run: {reason}", file=sys.stderr)
+            return 1
+        print_run_summary(connection, [run_id], elapsed=elapsed)
         print_archive_location(connection)
-        return 0 if stats and stats[0].get("darkarchive/run_status") != "failed" else 1
+        return 0 if status in ("complete", "partial") else 1
 
 
 def record_unloadable_source(error: SourceConfigError) -> None:
@@ -260,12 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from crawler.sources.loader import SourceConfigError
+    from pipelines.store.connect import ArchiveUnavailableError
+    from pipelines.store.embedded import EmbeddedMongoError
 
     try:
         return int(args.func(args))
     except SourceConfigError as exc:
         print(f"darkarchive: bad source definition: {exc}", file=sys.stderr)
         return 2
+    except (ArchiveUnavailableError, EmbeddedMongoError) as exc:
+        print(f"darkarchive: {exc}; nothing was crawled or changed", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # `darkarchive export … | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 from scrapy import signals
+from scrapy.utils.defer import deferred_from_coro
 
 from pipelines.accounting import RunAccounting
 from pipelines.store.archive import Archive
@@ -60,9 +62,26 @@ class ArchivePipeline:
         self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
         self.pending_feedback: list[tuple[str, list[dict[str, Any]], Provenance]] = []
         self.rates_seen: dict[str, Any] = {}
+        self.archive_error: str | None = None
+        self.unstored: list[str] = []
+        self._closing: Any = None
         self._connection: AbstractContextManager[Any] | None = None
         self._client: MongoClient[Any] | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+
+    def _report_lost(self) -> None:
+        """The run cannot be closed in a dead database: say what is missing from it."""
+        logger.error(
+            "run %s left open: the archive database failed (%s); %d fetched page(s) were not "
+            "stored, first: %s. Re-crawl with --resume %s once the database is back.",
+            self.run.run_id,
+            self.archive_error,
+            len(self.unstored),
+            self.unstored[:3],
+            self.run.run_id,
+        )
+        self.crawler.stats.set_value("darkarchive/run_status", "archive_unavailable")  # type: ignore[union-attr]
+        self.crawler.stats.set_value("darkarchive/unstored_pages", len(self.unstored))  # type: ignore[union-attr]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -82,6 +101,13 @@ class ArchivePipeline:
         return connection.__enter__().db  # type: ignore[no-any-return]
 
     def open_spider(self) -> None:
+        try:
+            self._open_run()
+        except (ValueError, PyMongoError) as exc:  # e.g. a resume the archive refuses
+            self.crawler.stats.set_value("darkarchive/open_error", str(exc))  # type: ignore[union-attr]
+            raise
+
+    def _open_run(self) -> None:
         source: Source = self.spider.source  # type: ignore[attr-defined]
         self.archive = Archive(self._database())
         self.archive.ensure_indexes()
@@ -97,6 +123,29 @@ class ArchivePipeline:
         logger.info("run %s opened (parser %s)", self.run.run_id, self.parser_version)
 
     def process_item(self, item: PageItem) -> PageItem:
+        if self.archive_error is not None:
+            self.unstored.append(item.url)
+            return item
+        try:
+            self._archive(item)
+        except PyMongoError as exc:
+            self._stop_crawl(exc, item)
+        return item
+
+    def _stop_crawl(self, error: PyMongoError, item: PageItem) -> None:
+        """Fetching on while nothing can be stored would lose every page: stop instead."""
+        self.archive_error = f"{type(error).__name__}: {error}"
+        self.unstored = self.archive.queued_page_urls()
+        logger.error(
+            "archive database failed while storing %s (%s); stopping the crawl",
+            item.url,
+            self.archive_error,
+        )
+        self._closing = deferred_from_coro(
+            self.crawler.engine.close_spider_async(reason="archive_unavailable")  # type: ignore[union-attr]
+        )
+
+    def _archive(self, item: PageItem) -> None:
         run = self.run
         sha = self.archive.store_page(
             run,
@@ -153,7 +202,6 @@ class ArchivePipeline:
             if len(self.pending_feedback) >= self.batch_size:
                 self._flush_feedback()
         item.body = None  # archived; do not keep page bodies alive in memory
-        return item
 
     def _flush_feedback(self) -> None:
         batch, self.pending_feedback = self.pending_feedback, []
@@ -166,29 +214,44 @@ class ArchivePipeline:
             self.archive.record_entities(self.run, kind, batch)  # type: ignore[arg-type]
 
     def close_spider(self) -> None:
-        for kind in self.pending:
-            self._flush(kind)
-        self._flush_feedback()
+        if self.archive_error is not None:
+            return
+        try:
+            for kind in self.pending:
+                self._flush(kind)
+            self._flush_feedback()
+        except PyMongoError as exc:
+            self.archive_error = f"{type(exc).__name__}: {exc}"
+            self.unstored = self.archive.queued_page_urls()
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
         try:
-            status, reasons = self.accounting.verdict(getattr(spider, "refusals", []), reason)
-            for refusal in getattr(spider, "refusals", []):
-                self.archive.record_event(self.run, kind="refused", reason=refusal)
-            summary = self.archive.close_run(
-                self.run, status=status, counts=self.accounting.counts(), reasons=reasons
-            )
-            self.crawler.stats.set_value("darkarchive/run_status", status)  # type: ignore[union-attr]
-            logger.info(
-                "run %s closed: %s%s; %s",
-                self.run.run_id,
-                status,
-                f" ({'; '.join(reasons)})" if reasons else "",
-                summary,
-            )
+            if self.archive_error is None:
+                self._close_run(spider, reason)
+        except PyMongoError as exc:
+            self.archive_error = f"{type(exc).__name__}: {exc}"
         finally:
+            if self.archive_error is not None:
+                self._report_lost()
             if self._client is not None:
                 self._client.close()
             if self._connection is not None:
                 self._connection.__exit__(None, None, None)
+
+    def _close_run(self, spider: Spider, reason: str) -> None:
+        refusals = getattr(spider, "refusals", [])
+        status, reasons = self.accounting.verdict(refusals, reason)
+        for refusal in refusals:
+            self.archive.record_event(self.run, kind="refused", reason=refusal)
+        summary = self.archive.close_run(
+            self.run, status=status, counts=self.accounting.counts(), reasons=reasons
+        )
+        self.crawler.stats.set_value("darkarchive/run_status", status)  # type: ignore[union-attr]
+        logger.info(
+            "run %s closed: %s%s; %s",
+            self.run.run_id,
+            status,
+            f" ({'; '.join(reasons)})" if reasons else "",
+            summary,
+        )

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -16,14 +17,13 @@ import pytest
 
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
+from pipelines.store.embedded import EmbeddedMongo
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from pymongo.database import Database
-
-    from pipelines.store.embedded import EmbeddedMongo
 
 
 @pytest.fixture
@@ -136,3 +136,50 @@ def test_bad_source_file_is_reported_and_leaves_a_failed_run(crawl_env: Any) -> 
     assert run["status"] == "failed" and message in run["reasons"][0]
     assert db.run_events.find_one({"run": "demo:000001", "kind": "config"}) is not None
     assert db.pages.count_documents({}) == 0
+
+
+def test_database_dying_mid_crawl_stops_the_crawl_and_resume_completes_it(
+    tmp_path: Path,
+) -> None:
+    """A dead database must not turn into silently dropped pages: the crawl stops, says how
+    many fetched pages it could not store, and a resumed run completes the same run."""
+    data = tmp_path / "db"
+    env = {**os.environ, "DARKARCHIVE_HOME": str(tmp_path / "home")}
+    with FixtureServer(market="demo", day=1) as market:
+        database = EmbeddedMongo(data).start()
+        env["MONGODB_URI"] = database.uri + "?serverSelectionTimeoutMS=2000"
+        crawl = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "--log-level", "ERROR", "crawl", "demo",
+             "--mirror", market.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        # past the first bulk of page writes (200), well before the end (401)
+        while market.requests_served < 260 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        database.stop()
+        out, err = crawl.communicate(timeout=300)
+        served_before_resume = market.requests_served
+        assert crawl.returncode == 1, out + err
+        assert "the archive database failed during the crawl" in err
+        unstored = int(err.split("during the crawl; ")[1].split(" fetched page(s)")[0])
+        assert "Resume with: darkarchive crawl demo --resume demo:000001" in err
+        assert served_before_resume < 401, "the crawl must stop, not fetch on into the void"
+
+        with EmbeddedMongo(data) as restarted:
+            client: pymongo.MongoClient = pymongo.MongoClient(restarted.uri, tz_aware=True)
+            db = client.darkarchive
+            assert db.runs.find_one({"_id": "demo:000001"})["status"] == "running"
+            stored = db.pages.count_documents({"run": "demo:000001"})
+            assert 0 < stored < 401
+            assert unstored > 0 and stored + unstored <= served_before_resume
+            env["MONGODB_URI"] = restarted.uri
+            resumed = _crawl(env, "--mirror", market.url, "--resume", "demo:000001")
+            assert resumed.returncode == 0, resumed.stderr[-3000:]
+            run = db.runs.find_one({"_id": "demo:000001"})
+            assert run["status"] == "complete", run.get("reasons")
+            assert db.runs.count_documents({}) == 1
+            assert db.pages.count_documents({"run": "demo:000001"}) == 401
+            assert db.listing_versions.count_documents({}) == 340
+            assert db.listings.count_documents({}) == 340
+            client.close()

@@ -74,6 +74,10 @@ class Archive:
         """Write queued page records and bodies now."""
         self._pages.flush()
 
+    def queued_page_urls(self) -> list[str]:
+        """Pages accepted but not yet written (what a database failure would leave out)."""
+        return self._pages.queued_urls()
+
     def record_entities(
         self,
         run: RunRef,

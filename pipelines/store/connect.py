@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pymongo
+from pymongo.errors import PyMongoError
 
 from pipelines.store.embedded import EmbeddedMongo
 
@@ -44,6 +45,10 @@ def configured_uri() -> str | None:
             raise ValueError(f"MONGODB_URI_FILE {path} is empty")
         return uri
     return None
+
+
+class ArchiveUnavailableError(RuntimeError):
+    """The configured database does not answer; nothing was read or written."""
 
 
 class ArchiveConnection:
@@ -85,7 +90,14 @@ def open_database(*, data_dir: Path, db_name: str = "darkarchive") -> ArchiveCon
     client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
     try:
         client.admin.command("ping")
-    except Exception:
+    except PyMongoError as exc:
+        client.close()
+        if server is not None:
+            server.stop()
+        raise ArchiveUnavailableError(
+            f"cannot reach the archive database at {redact_uri(uri)}: {type(exc).__name__}"
+        ) from exc
+    except BaseException:
         client.close()
         if server is not None:
             server.stop()

@@ -102,8 +102,7 @@ class PageWriter:
     def flush(self) -> None:
         """Write what is queued. A body already stored (same bytes) is a duplicate to skip; a
         page already stored is a replay of the same run and URL: the latest fetch wins."""
-        bodies, self._bodies = list(self._bodies.values()), {}
-        pages, self._pages = list(self._pages.values()), {}
+        bodies, pages = list(self._bodies.values()), list(self._pages.values())
         bulk_ignoring_duplicates(self.db[BODIES], [InsertOne(b) for b in bodies])
         _, replayed = bulk_ignoring_duplicates(self.db[PAGES], [InsertOne(p) for p in pages])
         if replayed:
@@ -111,6 +110,12 @@ class PageWriter:
                 [ReplaceOne({"_id": pages[i]["_id"]}, pages[i]) for i in sorted(replayed)],
                 ordered=False,
             )
+        # Cleared only once written: after a failure, `queued_urls` says what is missing.
+        self._bodies.clear()
+        self._pages.clear()
+
+    def queued_urls(self) -> list[str]:
+        return [page["url"] for page in self._pages.values()]
 
 
 def load_body(db: Database, sha256: str) -> bytes:
