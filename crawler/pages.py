@@ -16,6 +16,7 @@ from scrapy.http import TextResponse
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
 from crawler.items import PageItem
 from crawler.pagestate import CONTENT_STATES, classify
+from pipelines.store.pages import SECRET_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawler.sources.model import PageBlueprint, Source
-
-SECRET_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
 
 
 def server_date(response: Response) -> datetime | None:

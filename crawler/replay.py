@@ -18,6 +18,7 @@ from scrapy.http import HtmlResponse, Request
 
 from crawler.pages import read_page
 from pipelines.normalise_pipeline import normalise_page
+from pipelines.store.pages import SECRET_HEADERS
 
 if TYPE_CHECKING:
     from crawler.sources.model import Source
@@ -87,7 +88,7 @@ def save_case(
     case_dir = root / source.id / kind / case
     (case_dir / "inputs").mkdir(parents=True, exist_ok=True)
     (case_dir / "inputs" / "body.html").write_bytes(body)
-    kept = {k: v for k, v in headers.items() if k.lower() not in {"set-cookie", "cookie"}}
+    kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
     (case_dir / "inputs" / "response.json").write_text(
         to_json(
             {
