@@ -177,6 +177,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """Every version of one listing or vendor, with the runs and dates it was valid in."""
+    from pipelines.store.export import jsonable, write_jsonl
+    from pipelines.store.queries import entity_history
+
+    with archive_connection() as connection:
+        history = entity_history(connection.db, args.source, args.kind, args.key)
+        if not history:
+            print(
+                f"darkarchive: no {args.kind} {args.key!r} in source {args.source!r}",
+                file=sys.stderr,
+            )
+            return 1
+        write_jsonl((jsonable(v) for v in history), sys.stdout)
+    return 0
+
+
 def cmd_fixtures_serve(args: argparse.Namespace) -> int:
     from fixtures.server import serve_forever
 
@@ -247,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", default=None, help="run id (default: latest)")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.set_defaults(func=cmd_export)
+
+    history = commands.add_parser("history", help="every version of one listing or vendor")
+    history.add_argument("source")
+    history.add_argument("key", help="listing id (or vendor id with --kind vendor)")
+    history.add_argument("--kind", choices=["listing", "vendor"], default="listing")
+    history.set_defaults(func=cmd_history)
 
     fixtures = commands.add_parser("fixtures", help="the synthetic fixture markets")
     fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)

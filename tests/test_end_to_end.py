@@ -21,7 +21,7 @@ import pytest
 
 from fixtures.market import truth
 from fixtures.server import FixtureServer
-from pipelines.store.queries import delisted
+from pipelines.store.queries import delisted, entity_history
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -218,3 +218,26 @@ def test_every_page_is_archived_with_provenance(crawls: Any) -> None:
     assert page is not None and page["sha256"] == provenance["page_sha256"]
     assert db.bodies.find_one({"_id": provenance["page_sha256"]}) is not None
     assert datetime.fromisoformat(provenance["fetched_at"].replace("Z", "+00:00"))
+
+
+def test_history_of_a_changed_listing_gives_each_days_price(crawls: Any) -> None:
+    """ "What did this listing cost then?" — one version per distinct content, bounded by runs."""
+    exports, db = crawls
+    run1, run2 = exports[0]["run"]["run"], exports[1]["run"]["run"]
+    day1 = {t["listing_id"]: t for t in truth("demo", 1)["listings"]}
+    day2 = {t["listing_id"]: t for t in truth("demo", 2)["listings"]}
+    key = truth("demo", 2)["changes"]["listings_changed"][0]
+    first, second = entity_history(db, "demo", "listing", key)
+    assert (first["valid_from_run"], first["valid_to_run"], first["ended_by"]) == (
+        run1,
+        run2,
+        "changed",
+    )
+    assert (second["valid_from_run"], second["valid_to_run"]) == (run2, None)
+    assert first["valid_from"] < second["valid_from"]
+    for version, world in ((first, day1), (second, day2)):
+        assert version["content"]["price"]["amount"] == Decimal(world[key]["price"]["amount"])
+        assert version["content"]["title"] == world[key]["title"]
+    removed = truth("demo", 2)["changes"]["listings_removed"][0]
+    (only,) = entity_history(db, "demo", "listing", removed)
+    assert (only["valid_to_run"], only["ended_by"]) == (run2, "delisted")

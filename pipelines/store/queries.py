@@ -110,6 +110,35 @@ def versions(db: Database, source: str, kind: str, key: str) -> list[dict[str, A
     return [from_bson(d) for d in cursor]
 
 
+def entity_history(db: Database, source: str, kind: str, key: str) -> list[dict[str, Any]]:
+    """Versions of one entity, each with the runs (and their start times) bounding it.
+
+    Answers "what did this listing cost in March?": the version whose `valid_from` is at
+    or before a date and whose `valid_to` is after it (`None`: still current).
+    """
+    history = []
+    started = {
+        r["_id"]: r.get("started_at") for r in db[RUNS].find({"source": source}, {"started_at": 1})
+    }
+    for version in versions(db, source, kind, key):
+        until = version.get("valid_to_run")
+        history.append(
+            {
+                "kind": kind,
+                "key": key,
+                "version": version["v"],
+                "valid_from_run": version["valid_from_run"],
+                "valid_from": started.get(version["valid_from_run"]),
+                "valid_to_run": until,
+                "valid_to": started.get(until) if until else None,
+                "ended_by": version.get("end"),
+                "content": version["content"],
+                "provenance": version["provenance"],
+            }
+        )
+    return history
+
+
 def delisted(db: Database, source: str, run_id: str, *, kind: str = "listing") -> list[str]:
     """Keys that run `run_id` delisted (it was complete and did not observe them)."""
     cursor = db[versions_collection(kind)].find(
