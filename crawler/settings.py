@@ -33,6 +33,10 @@ COOKIES_DEBUG = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.content_types.ContentTypeGuard": 50,
+}
+
 ITEM_PIPELINES = {
     "pipelines.normalise_pipeline.NormalisePipeline": 300,
     "pipelines.archive_pipeline.ArchivePipeline": 800,

@@ -163,8 +163,9 @@ class ArchivePipeline:
         )
         self.accounting.add(item)
         if item.error:
+            kind = "fetch" if item.state == "error" else "refused"
             self.archive.record_event(
-                run, kind="fetch", reason=item.error, url=item.url, state=item.state
+                run, kind=kind, reason=item.error, url=item.url, state=item.state
             )
         elif item.state not in ("index", "listing", "vendor"):
             self.archive.record_event(

@@ -18,6 +18,7 @@ import pytest
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
 from pipelines.store.embedded import EmbeddedMongo
+from pipelines.store.queries import load_body
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -183,3 +184,31 @@ def test_database_dying_mid_crawl_stops_the_crawl_and_resume_completes_it(
             assert db.listing_versions.count_documents({}) == 340
             assert db.listings.count_documents({}) == 340
             client.close()
+
+
+def test_media_reached_by_a_link_rule_is_never_downloaded(crawl_env: Any) -> None:
+    """A careless rule that follows product photos: the headers say image/png, the body is
+    never downloaded or archived, the refusal is recorded, the listings are still archived."""
+    env, db, sources = crawl_env
+    demo = sources / "demo.yaml"
+    demo.write_text(
+        demo.read_text(encoding="utf-8").replace(
+            'listing: ["a.listing-link::attr(href)"]',
+            'listing: ["a.listing-link::attr(href)", "img.product-photo::attr(src)"]',
+        ),
+        encoding="utf-8",
+    )
+    with FixtureServer(market="demo", day=1) as server:
+        result = _crawl(env, "--mirror", server.url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "partial"
+    assert "340 page(s) in state other" in run["reasons"]
+    refused = list(db.run_events.find({"run": "demo:000001", "kind": "refused"}))
+    assert len(refused) == 340
+    assert all("content type image/png is not enabled" in e["reason"] for e in refused)
+    photos = list(db.pages.find({"run": "demo:000001", "url": {"$regex": "/photo/"}}))
+    assert len(photos) == 340 and all(p["sha256"] is None for p in photos)
+    for body in db.bodies.find({}, {"_id": 1}):
+        assert load_body(db, body["_id"]).startswith(b"<!DOCTYPE html>")
+    assert db.listings.count_documents({}) == 340

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlparse
 
 import scrapy
+from scrapy.exceptions import StopDownload
 
 from crawler.items import PageItem
+from crawler.middlewares.content_types import RefusedContent
 from crawler.pages import read_page
 from crawler.session import session_cookies
 from crawler.sources.loader import load_source
@@ -94,13 +96,24 @@ class MarketSpider(scrapy.Spider):
                 yield self._request(url, FOLLOW_KIND[rule])
 
     def on_error(self, failure: Failure) -> Iterator[PageItem]:
-        """A page we could not fetch is still a page of the run: record why."""
+        """A page we could not (or would not) fetch is still a page of the run: record why."""
         request = failure.request  # type: ignore[attr-defined]
+        error = failure.value
+        state, status = "error", None
+        reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
+        if isinstance(error, RefusedContent):
+            state, reason = "other", str(error)
+        elif isinstance(error, StopDownload) and error.response is not None:
+            state, status = "other", error.response.status
+            raw_type = error.response.headers.get(b"Content-Type") or b""
+            content_type = raw_type.decode("latin-1")
+            reason = f"refused {request.url}: content type {content_type} is not enabled"
         yield PageItem(
             source=self.source.id,
             url=request.url,
             kind=request.meta.get("kind", "index"),
-            state="error",
+            state=state,
+            status=status,
             fetched_at=datetime.now(UTC),
-            error=f"{type(failure.value).__name__}: {failure.getErrorMessage()}",
+            error=reason,
         )
