@@ -132,10 +132,14 @@ class StateDetector(_Strict):
 
 
 class Politeness(_Strict):
-    """Load the team puts on a market: per-source concurrency, delay and timeouts."""
+    """Load the team puts on a market: per-source concurrency, delay and timeouts.
 
-    concurrency: int = Field(default=4, ge=1, le=64)
-    delay: float = Field(default=0.0, ge=0.0)
+    The defaults are gentle (two requests at a time, about a second apart, randomised by
+    Scrapy between 0.5x and 1.5x): a source that wants more says so in its file.
+    """
+
+    concurrency: int = Field(default=2, ge=1, le=64)
+    delay: float = Field(default=1.0, ge=0.0)
     timeout: float = Field(default=60.0, gt=0.0)
     retries: int = Field(default=2, ge=0, le=10)
     max_pages: int = Field(default=0, ge=0)
