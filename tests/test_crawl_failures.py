@@ -48,6 +48,9 @@ def crawl_env(
     client.close()
 
 
+PROJECT_ROOT = DEFAULT_SOURCES_DIR.parents[1]  # where scrapy.cfg is
+
+
 def _crawl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", "crawl", "demo", *args],
@@ -212,3 +215,20 @@ def test_media_reached_by_a_link_rule_is_never_downloaded(crawl_env: Any) -> Non
     for body in db.bodies.find({}, {"_id": 1}):
         assert load_body(db, body["_id"]).startswith(b"<!DOCTYPE html>")
     assert db.listings.count_documents({}) == 340
+
+
+def test_scrapy_crawl_command_archives_like_the_cli(crawl_env: Any) -> None:
+    """`scrapy crawl market -a source=<id>` is the same crawl through Scrapy's own CLI."""
+    env, db, _ = crawl_env
+    with FixtureServer(market="demo", day=1) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "scrapy", "crawl", "market", "-a", "source=demo",
+             "-a", f"mirror={server.url}", "-s", f"ARCHIVE_DB_NAME={db.name}",
+             "-s", "LOG_LEVEL=WARNING"],
+            capture_output=True, text=True, timeout=600, env=env, cwd=PROJECT_ROOT,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "complete", run.get("reasons")
+    assert db.listings.count_documents({}) == 340
+    assert db.vendors.count_documents({}) == 30
