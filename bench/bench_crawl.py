@@ -4,7 +4,7 @@ Prints pages/s of each crawl (wall time of the `darkarchive crawl` process, star
 included, and the pages it recorded) and the archive's size after each day: documents per
 collection and bytes on disk of the embedded server's data folder.
 
-    .venv/bin/python bench/bench_crawl.py [--days 1 2]
+    .venv/bin/python bench/bench_crawl.py [--market demo|demo-large] [--days 1 2]
 """
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ def folder_bytes(path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--market", default="demo", help="demo (340 listings) or demo-large (5,000)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "mongo"
-        with EmbeddedMongo(data) as server, FixtureServer(market="demo") as market:
+        with EmbeddedMongo(data) as server, FixtureServer(market=args.market) as market:
             client: pymongo.MongoClient = pymongo.MongoClient(server.uri, tz_aware=True)
             env = {**os.environ, "MONGODB_URI": server.uri, "DARKARCHIVE_HOME": tmp}
             for day in args.days:
