@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 ## Serve the synthetic demo market, start the embedded database, crawl day 1 and day 2.
 demo: $(STAMP)
-	$(BIN)/darkarchive demo --days 1 2
+	$(BIN)/darkarchive --log-level WARNING demo --days 1 2
 
 ## Lint, type-check and run the whole test suite (real HTTP server, real MongoDB wire server).
 test: $(STAMP)
