@@ -24,7 +24,7 @@ from pipelines.store.connect import open_database
 from pipelines.store.model import EntityObservation, PageRecord, Provenance
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+    from collections.abc import Callable
 
     from pymongo.database import Database
     from scrapy import Spider
@@ -65,23 +65,8 @@ class ArchivePipeline:
         self.archive_error: str | None = None
         self.unstored: list[str] = []
         self._closing: Any = None
-        self._connection: AbstractContextManager[Any] | None = None
-        self._client: MongoClient[Any] | None = None
+        self._disconnect: Callable[[], None] = lambda: None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
-
-    def _report_lost(self) -> None:
-        """The run cannot be closed in a dead database: say what is missing from it."""
-        logger.error(
-            "run %s left open: the archive database failed (%s); %d fetched page(s) were not "
-            "stored, first: %s. Re-crawl with --resume %s once the database is back.",
-            self.run.run_id,
-            self.archive_error,
-            len(self.unstored),
-            self.unstored[:3],
-            self.run.run_id,
-        )
-        self.crawler.stats.set_value("darkarchive/run_status", "archive_unavailable")  # type: ignore[union-attr]
-        self.crawler.stats.set_value("darkarchive/unstored_pages", len(self.unstored))  # type: ignore[union-attr]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -93,12 +78,14 @@ class ArchivePipeline:
         return self.crawler.spider
 
     def _database(self) -> Database[Any]:
+        """The URI the CLI passes (its embedded server), else MONGODB_URI or our own server."""
         if self.uri:
-            self._client = MongoClient(self.uri, tz_aware=True)
-            return self._client[self.db_name]
+            client: MongoClient[Any] = MongoClient(self.uri, tz_aware=True)
+            self._disconnect = client.close
+            return client[self.db_name]
         connection = open_database(data_dir=self.data_dir, db_name=self.db_name)
-        self._connection = connection
-        return connection.__enter__().db  # type: ignore[no-any-return]
+        self._disconnect = connection.close
+        return connection.db
 
     def open_spider(self) -> None:
         try:
@@ -235,10 +222,7 @@ class ArchivePipeline:
         finally:
             if self.archive_error is not None:
                 self._report_lost()
-            if self._client is not None:
-                self._client.close()
-            if self._connection is not None:
-                self._connection.__exit__(None, None, None)
+            self._disconnect()
 
     def _close_run(self, spider: Spider, reason: str) -> None:
         refusals = getattr(spider, "refusals", [])
@@ -256,3 +240,17 @@ class ArchivePipeline:
             f" ({'; '.join(reasons)})" if reasons else "",
             summary,
         )
+
+    def _report_lost(self) -> None:
+        """The run cannot be closed in a dead database: say what is missing from it."""
+        logger.error(
+            "run %s left open: the archive database failed (%s); %d fetched page(s) were not "
+            "stored, first: %s. Re-crawl with --resume %s once the database is back.",
+            self.run.run_id,
+            self.archive_error,
+            len(self.unstored),
+            self.unstored[:3],
+            self.run.run_id,
+        )
+        self.crawler.stats.set_value("darkarchive/run_status", "archive_unavailable")  # type: ignore[union-attr]
+        self.crawler.stats.set_value("darkarchive/unstored_pages", len(self.unstored))  # type: ignore[union-attr]
