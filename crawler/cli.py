@@ -82,7 +82,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             reason = final.get("darkarchive/open_error", "see the log above")
             print(f"darkarchive: the crawl did not run: {reason}", file=sys.stderr)
             return 1
-        print_run_summary(connection, [run_id], elapsed=elapsed)
+        print_run_summary(connection, run_id, elapsed=elapsed)
         print_archive_location(connection)
         return 0 if status in ("complete", "partial") else 1
 
@@ -106,31 +106,27 @@ def record_unloadable_source(error: SourceConfigError) -> None:
 
 
 def print_run_summary(
-    connection: ArchiveConnection, run_ids: Sequence[str], *, elapsed: float | None = None
+    connection: ArchiveConnection, run_id: str, *, elapsed: float | None = None
 ) -> None:
     from pipelines.store.queries import get_run
 
-    for run_id in run_ids:
-        run = get_run(connection.db, run_id) or {}
-        counts = run.get("counts", {})
-        print(f"run {run_id}: {run.get('status')}")
-        for reason in run.get("reasons", []):
-            print(f"  why: {reason}")
-        states = ", ".join(f"{k} {v}" for k, v in sorted(counts.get("pages_by_state", {}).items()))
-        print(f"  pages: {counts.get('pages', 0)} ({states})")
-        for kind in ("listing", "vendor"):
-            summary = counts.get(kind, {})
-            print(
-                f"  {kind}s: {summary.get('observed', 0)} observed, {summary.get('new', 0)} new, "
-                f"{summary.get('changed', 0)} changed, {summary.get('delisted', 0)} delisted"
-            )
-        print(f"  feedback: {counts.get('feedback_new', 0)} new entries")
-        print(f"  problems recorded: {counts.get('problems', 0)}")
-    if elapsed is not None:
-        pages = sum(
-            (get_run(connection.db, r) or {}).get("counts", {}).get("pages", 0) for r in run_ids
+    run = get_run(connection.db, run_id) or {}
+    counts = run.get("counts", {})
+    print(f"run {run_id}: {run.get('status')}")
+    for reason in run.get("reasons", []):
+        print(f"  why: {reason}")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(counts.get("pages_by_state", {}).items()))
+    print(f"  pages: {counts.get('pages', 0)} ({states})")
+    for kind in ("listing", "vendor"):
+        summary = counts.get(kind, {})
+        print(
+            f"  {kind}s: {summary.get('observed', 0)} observed, {summary.get('new', 0)} new, "
+            f"{summary.get('changed', 0)} changed, {summary.get('delisted', 0)} delisted"
         )
-        print(f"  crawl time: {elapsed:.1f} s, {pages / elapsed:.1f} pages/s")
+    print(f"  feedback: {counts.get('feedback_new', 0)} new entries")
+    print(f"  problems recorded: {counts.get('problems', 0)}")
+    if elapsed:
+        print(f"  crawl time: {elapsed:.1f} s, {counts.get('pages', 0) / elapsed:.1f} pages/s")
 
 
 def print_archive_location(connection: ArchiveConnection) -> None:
@@ -158,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         run_ids = [s["darkarchive/run_id"] for s in stats if "darkarchive/run_id" in s]
         for day, run_id in zip(args.days, run_ids, strict=False):
             print(f"day {day} -> ", end="")
-            print_run_summary(conn, [run_id])
+            print_run_summary(conn, run_id)
         print(f"{len(run_ids)} crawls in {elapsed:.1f} s")
         print_archive_location(conn)
         print(f"export a run: DARKARCHIVE_DB={DEMO_DB} darkarchive export demo [--run RUN]")
