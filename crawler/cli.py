@@ -65,6 +65,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         overrides = _crawl_overrides(connection, args.log_level)
         if args.resume:
             overrides["ARCHIVE_RESUME_RUN"] = args.resume
+        for pair in args.set:
+            key, _, value = pair.partition("=")
+            overrides[key] = value
         started = time.monotonic()
         stats = run_crawls([CrawlJob(args.source, args.mirror)], crawl_settings(overrides))
         elapsed = time.monotonic() - started
@@ -249,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("source", help="source id (config/sources/<id>.yaml) or a YAML path")
     crawl.add_argument("--mirror", default="", help="base URL to crawl instead of the mirrors")
     crawl.add_argument("--resume", default="", help="run id to resume instead of a new run")
+    crawl.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a Scrapy setting for this crawl (e.g. -s ARCHIVE_BATCH_SIZE=50); never a secret",
+    )  # fmt: skip
     crawl.set_defaults(func=cmd_crawl)
 
     demo = commands.add_parser("demo", help="serve the demo market and crawl it on two days")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -154,15 +155,17 @@ def test_database_dying_mid_crawl_stops_the_crawl_and_resume_completes_it(
         env["MONGODB_URI"] = database.uri + "?serverSelectionTimeoutMS=2000"
         crawl = subprocess.Popen(
             [sys.executable, "-m", "crawler.cli", "--log-level", "ERROR", "crawl", "demo",
-             "--mirror", market.url],
+             "--mirror", market.url, "-s", "ARCHIVE_BATCH_SIZE=50"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 120
-        # past the first bulk of page writes (200), well before the end (401)
-        while market.requests_served < 260 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        database.stop()
+        # Past the first writes (a batch is 50 listings), well before the end (401 pages).
+        while market.requests_served < 150 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert database.pid is not None
+        os.kill(database.pid, signal.SIGKILL)  # a crash, not a shutdown
         out, err = crawl.communicate(timeout=300)
+        database.stop()
         served_before_resume = market.requests_served
         assert crawl.returncode == 1, out + err
         assert "the archive database failed during the crawl" in err
