@@ -176,6 +176,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """A source's runs, newest last: tells a failed crawl from a market that emptied."""
+    from pipelines.store.queries import runs
+
+    with archive_connection() as connection:
+        history = runs(connection.db, args.source)
+        if not history:
+            print(f"darkarchive: no runs of source {args.source!r}", file=sys.stderr)
+            return 1
+        for run in history:
+            counts = run.get("counts", {})
+            listings = counts.get("listing", {})
+            started = run.get("started_at")
+            print(
+                f"{run['_id']}  {started:%Y-%m-%d %H:%M}  {run['status']:<8}  "
+                f"pages {counts.get('pages', 0):>6}  listings {listings.get('observed', 0):>6} "
+                f"(+{listings.get('new', 0)} ~{listings.get('changed', 0)} "
+                f"-{listings.get('delisted', 0)})"
+            )
+            for reason in run.get("reasons", []):
+                print(f"    why: {reason}")
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     """Every version of one listing or vendor, with the runs and dates it was valid in."""
     from pipelines.store.export import jsonable, write_jsonl
@@ -267,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", default=None, help="run id (default: latest)")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.set_defaults(func=cmd_export)
+
+    runs = commands.add_parser("runs", help="a source's runs with status, counts and reasons")
+    runs.add_argument("source")
+    runs.set_defaults(func=cmd_runs)
 
     history = commands.add_parser("history", help="every version of one listing or vendor")
     history.add_argument("source")

@@ -83,6 +83,12 @@ def test_unreachable_site_fails_the_run_with_the_reason(crawl_env: Any) -> None:
     (page,) = db.pages.find({"run": "demo:000001"})
     assert page["state"] == "error" and page["sha256"] is None
     assert db.listings.count_documents({}) == 0
+    history = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "runs", "demo"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert "demo:000001" in history.stdout and "failed" in history.stdout
+    assert "why: no listing or vendor page was parsed" in history.stdout
 
 
 def test_pages_failing_extraction_are_recorded_and_the_rest_archived(crawl_env: Any) -> None:
