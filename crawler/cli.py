@@ -217,6 +217,29 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reparse(args: argparse.Namespace) -> int:
+    """Re-read a run's archived pages with today's parser and list what would differ."""
+    from crawler.reparse import reparse_run
+    from crawler.sources.loader import load_source
+    from pipelines.store.export import write_jsonl
+    from pipelines.store.queries import latest_run
+
+    source = load_source(args.source)
+    with archive_connection() as connection:
+        run_id = args.run or (latest_run(connection.db, source.id) or {}).get("_id")
+        if run_id is None:
+            print(f"darkarchive: no run of source {source.id!r} to reparse", file=sys.stderr)
+            return 1
+        report = reparse_run(connection.db, source, run_id)
+        write_jsonl(report.differences, sys.stdout)
+        print(
+            f"reparsed {report.pages} archived pages of {run_id}: {report.same} entities read "
+            f"the same, {len(report.differences)} differ, {len(report.problems)} problems",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_fixtures_serve(args: argparse.Namespace) -> int:
     from fixtures.server import serve_forever
 
@@ -301,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("key", help="listing id (or vendor id with --kind vendor)")
     history.add_argument("--kind", choices=["listing", "vendor"], default="listing")
     history.set_defaults(func=cmd_history)
+
+    reparse = commands.add_parser(
+        "reparse", help="re-read a run's archived pages with today's parser; list differences"
+    )
+    reparse.add_argument("source")
+    reparse.add_argument("--run", default=None, help="run id (default: latest)")
+    reparse.set_defaults(func=cmd_reparse)
 
     fixtures = commands.add_parser("fixtures", help="the synthetic fixture markets")
     fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)

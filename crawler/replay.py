@@ -38,17 +38,24 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=_plain, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def rebuild_response(
+    url: str, status: int, headers: dict[str, str], body: bytes, kind: str
+) -> HtmlResponse:
+    """A response as the spider saw it, from what was saved or archived."""
+    return HtmlResponse(
+        url=url,
+        status=status,
+        headers=headers,
+        body=body,
+        request=Request(url, meta={"kind": kind}),
+    )
+
+
 def build_response(case: Path) -> tuple[HtmlResponse, str, datetime]:
     """The saved response, rebuilt; with the kind it was requested as and its fetch time."""
     meta = json.loads((case / "inputs" / "response.json").read_text(encoding="utf-8"))
     body = (case / "inputs" / "body.html").read_bytes()
-    response = HtmlResponse(
-        url=meta["url"],
-        status=meta["status"],
-        headers=meta["headers"],
-        body=body,
-        request=Request(meta["url"], meta={"kind": meta["kind"]}),
-    )
+    response = rebuild_response(meta["url"], meta["status"], meta["headers"], body, meta["kind"])
     return response, meta["kind"], datetime.fromisoformat(meta["fetched_at"])
 
 

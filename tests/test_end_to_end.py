@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 import pytest
 
+from crawler.reparse import reparse_run
+from crawler.sources.loader import load_source
 from fixtures.market import truth
 from fixtures.server import FixtureServer
 from pipelines.store.queries import delisted, entity_history
@@ -241,3 +243,22 @@ def test_history_of_a_changed_listing_gives_each_days_price(crawls: Any) -> None
     removed = truth("demo", 2)["changes"]["listings_removed"][0]
     (only,) = entity_history(db, "demo", "listing", removed)
     assert (only["valid_to_run"], only["ended_by"]) == (run2, "delisted")
+
+
+def test_reparse_from_the_archive_alone_reproduces_the_run(crawls: Any) -> None:
+    """The archived pages are enough: the same parser reads the same content, no refetch;
+    a changed parser shows exactly which entities and fields it would change."""
+    exports, db = crawls
+    run1 = exports[0]["run"]["run"]
+    demo = load_source("demo")
+    report = reparse_run(db, demo, run1)
+    assert (report.pages, report.same, report.differences, report.problems) == (401, 370, [], [])
+
+    listing = demo.pages["listing"]
+    title = listing.fields["title"].model_copy(update={"processors": ("strip", "upper")})
+    shouting = listing.model_copy(update={"fields": {**listing.fields, "title": title}})
+    changed = demo.model_copy(update={"pages": {**demo.pages, "listing": shouting}})
+    report = reparse_run(db, changed, run1)
+    assert report.same == 30
+    assert len(report.differences) == 340
+    assert {tuple(d["fields"]) for d in report.differences} == {("title",)}
