@@ -1,0 +1,1 @@
+"""The `darkarchive` subcommands, one module per family (as scrapy/commands/)."""
