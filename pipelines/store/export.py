@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pipelines.normalise import Price, PriceError, Rate, to_usd
 from pipelines.store.queries import feedback, get_run, latest_run, observed
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RESERVED = ("kind", "key", "version", "provenance", "first_seen_run")
-CENT = Decimal("0.01")
 
 
 def export_run(db: Database, source: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
@@ -92,22 +92,17 @@ def usd_value(
 ) -> dict[str, Any] | None:
     """USD value at the run's recorded rate, or None when the run saw no USD rate for it."""
     code = currency.upper()
-    if code == "USD":
-        return {
-            "amount": amount.quantize(CENT),
-            "rate": Decimal(1),
-            "rate_source": "identity",
-            "run": run_id,
-        }
-    rate = rates.get(code)
-    if not rate or not isinstance(rate.get("value"), Decimal) or rate.get("quote", "USD") != "USD":
-        return None
-    return {
-        "amount": (amount * rate["value"]).quantize(CENT, rounding=ROUND_HALF_EVEN),
-        "rate": rate["value"],
-        "rate_source": rate.get("source") or "market",
-        "run": run_id,
+    quotes = {
+        base: Rate(base, str(quote.get("quote", "USD")), quote["value"], str(quote.get("text", "")))
+        for base, quote in rates.items()
+        if isinstance(quote, dict) and isinstance(quote.get("value"), Decimal)
     }
+    try:
+        value = to_usd(Price(amount, code, f"{amount} {code}"), quotes, source=run_id)
+    except PriceError:
+        return None
+    source = "identity" if code == "USD" else rates[code].get("source") or "market"
+    return {"amount": value.amount, "rate": value.rate, "rate_source": source, "run": run_id}
 
 
 def jsonable(value: Any) -> Any:
