@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from scrapy.http import HtmlResponse, Request
 
 from crawler.pages import read_page
 from pipelines.normalise_pipeline import normalise_page
+from pipelines.store.export import jsonable
 from pipelines.store.pages import SECRET_HEADERS
 
 if TYPE_CHECKING:
@@ -26,16 +26,9 @@ if TYPE_CHECKING:
 PAGES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    raise TypeError(f"cannot write {type(value).__name__} to a replay file")
-
-
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_plain, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Replay files use the export's JSON conventions (Decimals as strings, UTC with `Z`)."""
+    return json.dumps(jsonable(value), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def rebuild_response(
