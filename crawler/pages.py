@@ -99,5 +99,6 @@ def read_page(
         extraction.missing,
         extraction.coverage,
     )
+    item.problems.extend(extraction.dropped_rows)
     item.links = _links(source, response)
     return item

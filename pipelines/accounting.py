@@ -39,6 +39,7 @@ class RunAccounting:
     problems: int = 0
     extraction_failures: int = 0
     feedback_new: int = 0
+    archive_failures: int = 0
 
     def add(self, item: PageItem) -> None:
         self.by_state[item.state] += 1
@@ -50,13 +51,16 @@ class RunAccounting:
         if item.state == "index":
             self.listing_links.update(item.links.get("listing", []))
         self.vendor_links.update(item.links.get("vendor", []))
-        if item.state not in CONTENT_STATES or item.missing:
+        # A listing or vendor page that yields no record (a missing id or field, drift, a
+        # value that cannot be stored) failed extraction, whatever the reason.
+        entity_page = item.state in ("listing", "vendor")
+        if item.state not in CONTENT_STATES or item.missing or (entity_page and not item.records):
             self.failed_pages.add(item.url)
             self.extraction_failures += item.state in CONTENT_STATES
             return
-        if item.state == "listing" and item.records:
+        if item.state == "listing":
             self.listings_parsed.add(item.url)
-        elif item.state == "vendor" and item.records:
+        elif item.state == "vendor":
             self.vendors_parsed.add(item.url)
 
     def expected_total(self, kind: str) -> int:
@@ -75,6 +79,7 @@ class RunAccounting:
             "failed_pages": len(self.failed_pages),
             "problems": self.problems,
             "feedback_new": self.feedback_new,
+            "archive_failures": self.archive_failures,
         }
 
     def verdict(self, refusals: list[str], close_reason: str) -> tuple[RunStatus, list[str]]:
@@ -90,6 +95,8 @@ class RunAccounting:
         for state, count in sorted(self.by_state.items()):
             if state not in CONTENT_STATES:
                 reasons.append(f"{count} page(s) in state {state}")
+        if self.archive_failures:
+            reasons.append(f"{self.archive_failures} write(s) to the archive failed (run events)")
         if self.extraction_failures:
             reasons.append(f"{self.extraction_failures} content page(s) failed extraction")
         unparsed = self.listing_links - self.listings_parsed

@@ -117,7 +117,18 @@ class ArchivePipeline:
             self._archive(item)
         except PyMongoError as exc:
             self._stop_crawl(exc, item)
+        except Exception as exc:  # a store bug: record it and make the run partial, go on
+            self._archive_failed(exc, item.url)
         return item
+
+    def _archive_failed(self, error: Exception, url: str) -> None:
+        logger.exception("archiving %s failed", url)
+        self.accounting.archive_failures += 1
+        reason = f"archiving failed: {type(error).__name__}: {error}"
+        try:
+            self.archive.record_event(self.run, kind="archive", reason=reason, url=url)
+        except Exception:  # the log line above is then the only trace
+            logger.exception("could not record the failure of %s on run %s", url, self.run.run_id)
 
     def _stop_crawl(self, error: PyMongoError, item: PageItem) -> None:
         """Fetching on while nothing can be stored would lose every page: stop instead."""
@@ -211,6 +222,8 @@ class ArchivePipeline:
         except PyMongoError as exc:
             self.archive_error = f"{type(exc).__name__}: {exc}"
             self.unstored = self.archive.queued_page_urls()
+        except Exception as exc:
+            self._archive_failed(exc, "(final batch)")
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""

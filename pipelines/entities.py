@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.normalise import (
     NormaliseError,
     Price,
+    Rating,
     html_to_text,
     parse_count,
     parse_countries,
@@ -47,7 +48,18 @@ class Reader:
             return parse(raw)
         except NormaliseError as exc:
             self.problems.append(f"field {name}: {exc}")
-            return None
+        except (ValueError, ArithmeticError) as exc:  # "3000 years ago": past what dates hold
+            self.problems.append(f"field {name}: cannot read {raw[:200]!r}: {exc}")
+        return None
+
+    def rating(self, name: str, raw: str | None) -> Rating | None:
+        """A rating on the source's scale when the text shows none ("4.8", "★★★★")."""
+        scale = self.hints.rating_scale
+        return self.attempt(  # type: ignore[no-any-return]
+            name,
+            raw,
+            lambda t: parse_rating(t, scale=None if scale is None else Decimal(str(scale))),
+        )
 
     def text(self, raw: Any) -> str | None:
         return raw.strip() if isinstance(raw, str) and raw.strip() else None
@@ -147,7 +159,7 @@ def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str
     entries = []
     for index, raw in enumerate(fields.get("feedback") or []):
         rating_text = reader.text(raw.get("rating"))
-        rating = reader.attempt(f"feedback[{index}].rating", rating_text, parse_rating)
+        rating = reader.rating(f"feedback[{index}].rating", rating_text)
         date = reader.date(f"feedback[{index}].date", reader.text(raw.get("date")))
         if date is None or "earliest" not in date:
             continue
@@ -156,7 +168,7 @@ def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str
                 "rating": rating.raw if rating else None,
                 "rating_scale": rating.scale if rating else None,
                 "rating_text": rating_text,
-                "buyer": reader.text(raw.get("buyer")),
+                "buyer": reader.text(raw.get("buyer")) or "",
                 "text": reader.text(raw.get("text")) or "",
                 "date_earliest": date["earliest"],
                 "date_latest": date["latest"],
@@ -168,13 +180,8 @@ def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str
 
 def vendor_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The versioned content of a vendor profile."""
-    scale = reader.hints.rating_scale
     rating_text = reader.text(fields.get("rating"))
-    rating = reader.attempt(
-        "rating",
-        rating_text,
-        lambda t: parse_rating(t, scale=None if scale is None else Decimal(str(scale))),
-    )
+    rating = reader.rating("rating", rating_text)
     count_text = reader.text(fields.get("feedback_count"))
     key_text = fields.get("pgp_key")
     key_text = key_text.strip() if isinstance(key_text, str) and key_text.strip() else None

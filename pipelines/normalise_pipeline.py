@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import bson
+import bson.errors
+
 from pipelines.entities import Reader, feedback_records, listing_record, vendor_record
 from pipelines.normalise import NormaliseError, parse_count, parse_rate
+from pipelines.store.codec import to_bson
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -32,7 +36,12 @@ class NormalisePipeline:
         return self.crawler.spider.source  # type: ignore[union-attr, no-any-return]
 
     def process_item(self, item: PageItem) -> PageItem:
-        normalise_page(item, self.source)
+        try:
+            normalise_page(item, self.source)
+        except Exception as exc:  # a normaliser bug must not cost the raw page its archiving
+            logger.exception("normalising %s failed", item.url)
+            item.records, item.feedback = [], []
+            item.problems.append(f"normalisation failed: {type(exc).__name__}: {exc}")
         return item
 
 
@@ -43,7 +52,9 @@ def _rates(item: PageItem) -> None:
         except NormaliseError as exc:
             item.problems.append(f"rate: {exc}")
             continue
-        item.rate_quotes[rate.base] = {
+        # Rates against USD convert prices; others are kept under their pair's name.
+        key = rate.base if rate.quote == "USD" else f"{rate.base}/{rate.quote}"
+        item.rate_quotes[key] = {
             "value": rate.value,
             "quote": rate.quote,
             "text": rate.text,
@@ -79,3 +90,37 @@ def normalise_page(item: PageItem, source: Source) -> None:
         else:
             reader.problems.append("no vendor id on a vendor page")
     item.problems.extend(reader.problems)
+    _check_coverage(item, source)
+    _check_storable(item)
+
+
+def _check_coverage(item: PageItem, source: Source) -> None:
+    """Template drift: too few fields found means empty records, which are never archived."""
+    blueprint = source.pages.get(item.state)  # type: ignore[call-overload]
+    floor = blueprint.min_field_coverage if blueprint is not None else 0.0
+    if item.records and item.coverage is not None and item.coverage < floor:
+        item.problems.append(
+            f"only {item.coverage:.0%} of the blueprint's fields found (at least {floor:.0%} "
+            "expected): the page layout may have changed; nothing archived from it"
+        )
+        item.records, item.feedback = [], []
+
+
+def _check_storable(item: PageItem) -> None:
+    """Validation: a record MongoDB cannot hold (a 40-digit price, a 20-digit count) is
+    refused here with its page, instead of failing a whole write batch later."""
+    for record in list(item.records):
+        kind, key, content = record
+        try:
+            bson.encode(to_bson({"content": content}))
+        except (ArithmeticError, OverflowError, ValueError, bson.errors.InvalidDocument) as exc:
+            item.problems.append(f"{kind} {key} cannot be stored: {type(exc).__name__}: {exc}")
+            item.records.remove(record)
+    if not item.records:
+        item.feedback = []
+        return
+    try:
+        bson.encode(to_bson({"feedback": item.feedback}))
+    except (ArithmeticError, OverflowError, ValueError, bson.errors.InvalidDocument) as exc:
+        item.problems.append(f"feedback cannot be stored: {type(exc).__name__}: {exc}")
+        item.feedback = []

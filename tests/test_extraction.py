@@ -66,9 +66,7 @@ def test_page_with_lists_reports_missing_required_fields_and_coverage() -> None:
     )
     extraction = extract_page(blueprint, Selector(text=PAGE), URL)
     assert extraction.fields["title"] == "Blue Lotus Extract"
-    assert extraction.fields["tiers"] == [
-        {"quantity": "10 g", "price": "0.001 BTC"},
-        {"quantity": "20 g", "price": None},
-    ]
-    assert extraction.missing == ["price", "tiers[1].price"]
+    assert extraction.fields["tiers"] == [{"quantity": "10 g", "price": "0.001 BTC"}]
+    assert extraction.missing == ["price"]
+    assert extraction.dropped_rows == ["tiers[1] dropped: price not found"]
     assert extraction.coverage == pytest.approx(3 / 4)

@@ -88,3 +88,16 @@ def test_batch_of_pages_reads_once_and_matches_within_the_batch(
     assert len(entries) == 4
     narrowed = [e for e in entries if e["listing_key"] == "1" and e["first_run"] == run1.run_id]
     assert all(e["date_earliest"] == DAY2 - timedelta(weeks=3) for e in narrowed)
+
+
+def test_entries_without_rating_or_buyer_are_kept_and_matched(
+    archive: Archive, db: Database
+) -> None:
+    """ "Positive" feedback with no buyer shown is still a sale, counted once across days."""
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    anonymous = {**weeks_ago(DAY1, 1), "rating": None, "rating_text": "Positive", "buyer": ""}
+    negative = {**anonymous, "rating_text": "Negative"}
+    assert archive.record_feedback(run1, "1", [anonymous, negative], prov(DAY1)) == 2
+    next_day = {**weeks_ago(DAY2, 1), "rating": None, "rating_text": "Positive", "buyer": ""}
+    assert archive.record_feedback(run2, "1", [next_day], prov(DAY2)) == 0
+    assert len(queries.feedback(db, "mkt")) == 2

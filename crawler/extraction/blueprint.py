@@ -23,6 +23,7 @@ class Extraction:
     fields: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     coverage: float = 1.0
+    dropped_rows: list[str] = field(default_factory=list)
 
 
 def _select(rule: FieldRule, node: Selector, url: str) -> list[str]:
@@ -79,15 +80,19 @@ def extract_fields(
 def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extraction:
     """All fields and repeated blocks of a page; coverage is the share of fields found."""
     fields, missing = extract_fields(blueprint.fields, root, url)
+    dropped_rows: list[str] = []
     for name, list_rule in blueprint.lists.items():
         nodes = root.css(list_rule.css) if list_rule.css else root.xpath(list_rule.xpath or "")
-        records = []
-        for node in nodes:
+        records, dropped = [], []
+        for index, node in enumerate(nodes):
             record, record_missing = extract_fields(list_rule.fields, node, url)
-            records.append(record)
-            missing.extend(f"{name}[{len(records) - 1}].{m}" for m in record_missing)
+            if record_missing:  # one broken row must not cost the page its other fields
+                dropped.append(f"{name}[{index}] dropped: {', '.join(record_missing)} not found")
+            else:
+                records.append(record)
         fields[name] = records
+        dropped_rows.extend(dropped)
     declared = [n for n, r in blueprint.fields.items() if r.const is None]
     found = sum(1 for n in declared if fields.get(n))
     coverage = found / len(declared) if declared else 1.0
-    return Extraction(fields=fields, missing=missing, coverage=coverage)
+    return Extraction(fields=fields, missing=missing, coverage=coverage, dropped_rows=dropped_rows)

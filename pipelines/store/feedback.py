@@ -22,13 +22,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REQUIRED = ("rating", "text", "buyer", "date_earliest", "date_latest")
+# A sale is worth keeping without a readable rating ("Positive") or a buyer name; never
+# without the date interval that tells two of them apart.
+REQUIRED = ("text", "buyer", "date_earliest", "date_latest")
 
 Identity = tuple[str, str, str]
 
 
 def _identity(entry: Mapping[str, Any]) -> Identity:
-    return (str(entry["buyer"]), str(entry["rating"]), str(entry["text"]))
+    rating = entry.get("rating")
+    shown = str(rating) if rating is not None else f"text:{entry.get('rating_text') or ''}"
+    return (str(entry["buyer"]), shown, str(entry["text"]))
 
 
 def _interval(entry: Mapping[str, Any]) -> tuple[datetime, datetime]:
