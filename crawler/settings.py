@@ -34,6 +34,7 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.onion_guard.OnionGuard": 10,
     "crawler.middlewares.content_types.ContentTypeGuard": 50,
 }
 
@@ -45,8 +46,8 @@ ITEM_PIPELINES = {
 # The archive: an explicit URI (embedded server started by the CLI) or MONGODB_URI from the
 # environment; with neither, the pipeline starts the embedded server on ARCHIVE_DATA_DIR.
 ARCHIVE_MONGO_URI = ""
-ARCHIVE_DB_NAME = "darkarchive"
-ARCHIVE_DATA_DIR = "var/mongo"
+ARCHIVE_DB_NAME = ""  # empty: DARKARCHIVE_DB, else "darkarchive"
+ARCHIVE_DATA_DIR = ""  # empty: $DARKARCHIVE_HOME/mongo, else ./var/mongo
 ARCHIVE_BATCH_SIZE = 200
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"

@@ -20,7 +20,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from pipelines.accounting import RunAccounting
 from pipelines.store.archive import Archive
-from pipelines.store.connect import open_database
+from pipelines.store.connect import darkarchive_home, database_name, open_database
 from pipelines.store.model import EntityObservation, PageRecord, Provenance
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ class ArchivePipeline:
         self.crawler = crawler
         settings = crawler.settings
         self.uri = settings.get("ARCHIVE_MONGO_URI") or ""
-        self.db_name = settings.get("ARCHIVE_DB_NAME", "darkarchive")
-        self.data_dir = Path(settings.get("ARCHIVE_DATA_DIR", "var/mongo"))
+        # `scrapy crawl` and `darkarchive crawl` must write to the same archive.
+        self.db_name = settings.get("ARCHIVE_DB_NAME") or database_name()
+        self.data_dir = Path(settings.get("ARCHIVE_DATA_DIR") or darkarchive_home() / "mongo")
         self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
         self.accounting = RunAccounting()

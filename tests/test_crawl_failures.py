@@ -227,13 +227,13 @@ def test_media_reached_by_a_link_rule_is_never_downloaded(crawl_env: Any) -> Non
 
 
 def test_scrapy_crawl_command_archives_like_the_cli(crawl_env: Any) -> None:
-    """`scrapy crawl market -a source=<id>` is the same crawl through Scrapy's own CLI."""
+    """`scrapy crawl market -a source=<id>` is the same crawl through Scrapy's own CLI, into
+    the same archive (DARKARCHIVE_DB and MONGODB_URI from the environment)."""
     env, db, _ = crawl_env
     with FixtureServer(market="demo", day=1) as server:
         result = subprocess.run(
             [sys.executable, "-m", "scrapy", "crawl", "market", "-a", "source=demo",
-             "-a", f"mirror={server.url}", "-s", f"ARCHIVE_DB_NAME={db.name}",
-             "-s", "LOG_LEVEL=WARNING"],
+             "-a", f"mirror={server.url}", "-s", "LOG_LEVEL=WARNING"],
             capture_output=True, text=True, timeout=600, env=env, cwd=PROJECT_ROOT,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -241,3 +241,17 @@ def test_scrapy_crawl_command_archives_like_the_cli(crawl_env: Any) -> None:
     assert run["status"] == "complete", run.get("reasons")
     assert db.listings.count_documents({}) == 340
     assert db.vendors.count_documents({}) == 30
+
+
+def test_an_onion_mirror_on_a_clearnet_source_is_refused_before_any_request(
+    crawl_env: Any,
+) -> None:
+    env, db, _ = crawl_env
+    result = _crawl(
+        env, "--mirror", "http://abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstu.onion"
+    )
+    assert result.returncode == 1
+    run = db.runs.find_one({"_id": "demo:000001"})
+    assert run["status"] == "failed"
+    assert "is an onion service; demo is not a Tor source" in run["reasons"][0]
+    assert db.pages.count_documents({}) == 0

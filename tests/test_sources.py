@@ -45,6 +45,10 @@ def _edited(**changes: object) -> dict[str, object]:
         (_edited(network="i2p"), "key network: Input should be 'tor' or 'clearnet'"),
         (_edited(mirrors=[]), "key mirrors: List should have at least 1 item"),
         (_edited(mirrors=["ftp://x"]), "mirror 'ftp://x' is not an http(s) URL"),
+        (
+            _edited(mirrors=["http://abcdefghijklmnop.onion"]),
+            "are onion services: set network: tor",
+        ),
         (_edited(politeness={"concurrency": 0}), "key politeness.concurrency"),
         (_edited(politeness={"concurency": 2}), "key politeness.concurency: Extra inputs"),
         (

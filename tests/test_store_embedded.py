@@ -87,6 +87,14 @@ def test_open_database_uses_mongodb_uri_file(
         ),
         ("mongodb://h1,h2/?replicaSet=rs", "mongodb://h1,h2/?replicaSet=rs"),
         ("mongodb://user@h/", "mongodb://user@h/"),
+        (
+            "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=pw&replicaSet=rs",
+            "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=***&replicaSet=rs",
+        ),
+        (
+            "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t",
+            "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=***",
+        ),
     ],
 )
 def test_redact_uri(uri: str, shown: str) -> None:

@@ -28,14 +28,20 @@ def cmd_fixtures_truth(args: argparse.Namespace) -> int:
 
 
 def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
-    """Fetch one page and save it as a replay case (clearnet sources and loopback only)."""
+    """Fetch one page and save it as a replay case (clearnet http(s) only until Tor lands)."""
     import urllib.error
     import urllib.request
 
+    from crawler.middlewares.onion_guard import is_onion
     from crawler.replay import PAGES_DIR, save_case
     from crawler.sources.loader import load_source
 
     source = load_source(args.source)
+    if not args.url.startswith(("http://", "https://")) or is_onion(args.url):
+        print(
+            f"darkarchive: save-page takes clearnet http(s) URLs, not {args.url}", file=sys.stderr
+        )
+        return 2
     if source.network == "tor":
         print("saving pages of a Tor source is not supported yet (no Tor routing)", file=sys.stderr)
         return 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +13,15 @@ if TYPE_CHECKING:
 
 
 def home() -> Path:
-    """Where darkarchive keeps its data: `DARKARCHIVE_HOME`, else ./var."""
-    return Path(os.environ.get("DARKARCHIVE_HOME", "var")).resolve()
+    from pipelines.store.connect import darkarchive_home
+
+    return darkarchive_home()
 
 
 def db_name() -> str:
-    return os.environ.get("DARKARCHIVE_DB", "darkarchive")
+    from pipelines.store.connect import database_name
+
+    return database_name()
 
 
 @contextmanager

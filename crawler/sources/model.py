@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crawler.middlewares.onion_guard import is_onion
+
 PageKind = Literal["index", "listing", "vendor"]
 PageState = Literal[
     "listing",
@@ -198,3 +200,10 @@ class Source(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"mirror {url!r} is not an http(s) URL")
         return [url.rstrip("/") for url in value]
+
+    @model_validator(mode="after")
+    def _onions_need_tor(self) -> Source:
+        onions = [url for url in self.mirrors if is_onion(url)]
+        if onions and self.network != "tor":
+            raise ValueError(f"mirror(s) {onions} are onion services: set network: tor")
+        return self

@@ -12,6 +12,7 @@ from scrapy.exceptions import StopDownload
 
 from crawler.items import PageItem
 from crawler.middlewares.content_types import RefusedContent
+from crawler.middlewares.onion_guard import RefusedOnion, is_onion
 from crawler.pages import read_page
 from crawler.session import session_cookies
 from crawler.sources.loader import load_source
@@ -64,6 +65,13 @@ class MarketSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if is_onion(self.mirror) and self.source.network != "tor":
+            self.refusals.append(
+                f"mirror {self.mirror} is an onion service; {self.source.id} "
+                "is not a Tor source: nothing was fetched"
+            )
+            logger.error("%s", self.refusals[-1])
+            return
         if self.source.network == "tor":
             # Fail closed until Tor routing lands: an onion request sent without the proxy
             # would go to the system resolver and leak the team's interest.
@@ -101,7 +109,7 @@ class MarketSpider(scrapy.Spider):
         error = failure.value
         state, status = "error", None
         reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
-        if isinstance(error, RefusedContent):
+        if isinstance(error, RefusedContent | RefusedOnion):
             state, reason = "other", str(error)
         elif isinstance(error, StopDownload) and error.response is not None:
             state, status = "other", error.response.status

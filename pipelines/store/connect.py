@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CREDENTIALS = re.compile(r"^(mongodb(?:\+srv)?://)([^@/]*)@")
+# Query options that carry secrets (tlsCertificateKeyFilePassword, AWS session tokens...).
+_SECRET_OPTIONS = re.compile(
+    r"(?i)([?&][^=&]*(?:password|secret|token|authmechanismproperties)[^=&]*=)[^&]*"
+)
 
 
 def redact_uri(uri: str) -> str:
@@ -30,7 +34,17 @@ def redact_uri(uri: str) -> str:
         user = match.group(2).split(":", 1)[0]
         return f"{match.group(1)}{user}:***@" if ":" in match.group(2) else match.group(0)
 
-    return _CREDENTIALS.sub(_hide, uri.strip())
+    return _SECRET_OPTIONS.sub(r"\1***", _CREDENTIALS.sub(_hide, uri.strip()))
+
+
+def darkarchive_home() -> Path:
+    """Where darkarchive keeps its data: `DARKARCHIVE_HOME`, else ./var."""
+    return Path(os.environ.get("DARKARCHIVE_HOME", "var")).resolve()
+
+
+def database_name() -> str:
+    """`DARKARCHIVE_DB`, else `darkarchive`."""
+    return os.environ.get("DARKARCHIVE_DB", "darkarchive")
 
 
 def configured_uri() -> str | None:
@@ -40,9 +54,12 @@ def configured_uri() -> str | None:
         return uri
     path = os.environ.get("MONGODB_URI_FILE", "").strip()
     if path:
-        uri = Path(path).read_text().strip()
+        try:
+            uri = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ArchiveUnavailableError(f"MONGODB_URI_FILE {path}: {exc.strerror}") from exc
         if not uri:
-            raise ValueError(f"MONGODB_URI_FILE {path} is empty")
+            raise ArchiveUnavailableError(f"MONGODB_URI_FILE {path} is empty")
         return uri
     return None
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from pipelines.store.codec import from_bson, to_bson
+from pipelines.store.codec import from_bson, sha256_text, to_bson
 from pipelines.store.model import RunRef
 from pipelines.store.schema import RUN_EVENTS, RUNS, SOURCES
 
@@ -136,19 +137,28 @@ def record_event(
     state: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Log why something went wrong or was skipped, where a researcher can read it."""
-    db[RUN_EVENTS].insert_one(
-        {
-            "run": run.run_id,
-            "source": run.source,
-            "kind": kind,
-            "reason": reason,
-            "url": url,
-            "state": state,
-            "detail": to_bson(dict(detail or {})),
-            "at": datetime.now(UTC),
-        }
-    )
+    """Log why something went wrong or was skipped, where a researcher can read it.
+
+    The id is derived from what happened, so a resumed run or a replayed page records the
+    same event once, and the run's counter only moves for a new one.
+    """
+    event_id = sha256_text(run.run_id, kind, url or "", state or "", reason)
+    try:
+        db[RUN_EVENTS].insert_one(
+            {
+                "_id": event_id,
+                "run": run.run_id,
+                "source": run.source,
+                "kind": kind,
+                "reason": reason,
+                "url": url,
+                "state": state,
+                "detail": to_bson(dict(detail or {})),
+                "at": datetime.now(UTC),
+            }
+        )
+    except DuplicateKeyError:
+        return
     db[RUNS].update_one({"_id": run.run_id}, {"$inc": {f"events.{kind}": 1}})
 
 
