@@ -25,6 +25,7 @@ class PageItem:
     headers: dict[str, str] = field(default_factory=dict)
     server_date: datetime | None = None
     error: str | None = None
+    redirected_from: list[str] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     coverage: float | None = None

@@ -38,6 +38,12 @@ def server_date(response: Response) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _redirects(response: Response) -> list[str]:
+    """The URLs requested before redirects led here (Scrapy keeps them in the meta)."""
+    request = response.request
+    return list(request.meta.get("redirect_urls", [])) if request is not None else []
+
+
 def public_headers(response: Response) -> dict[str, str]:
     """Response headers worth archiving; cookies and credentials are never stored."""
     return {
@@ -86,6 +92,7 @@ def read_page(
         body=response.body,
         headers=public_headers(response),
         server_date=server_date(response),
+        redirected_from=_redirects(response),
     )
     if state not in CONTENT_STATES:
         return item

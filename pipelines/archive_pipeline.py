@@ -158,6 +158,7 @@ class ArchivePipeline:
                 headers=item.headers,
                 server_date=item.server_date,
                 error=item.error,
+                redirected_from=tuple(item.redirected_from),
             ),
         )
         self.accounting.add(item)

@@ -79,3 +79,19 @@ def test_a_feedback_row_without_its_date_is_dropped_not_the_listing() -> None:
     assert len(item.records) == 1 and len(item.feedback) == 1
     assert "feedback[0] dropped: date not found" in item.problems
     assert accounting.extraction_failures == 0
+
+
+def test_a_redirected_page_keeps_the_urls_that_were_asked_for() -> None:
+    """A listing that redirects to a login page must stay traceable to the listing."""
+    from scrapy import Request
+
+    asked = "http://m.test/listing/l1"
+    request = Request("http://m.test/login", meta={"kind": "listing", "redirect_urls": [asked]})
+    response = HtmlResponse(
+        url="http://m.test/login",
+        body=b"<form id='login'></form>",
+        headers={"Content-Type": "text/html"},
+        request=request,
+    )
+    item = read_page(SOURCE, response, "listing", fetched_at=FETCHED)
+    assert (item.state, item.redirected_from) == ("login_wall", [asked])

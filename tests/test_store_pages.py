@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -65,6 +66,15 @@ def test_page_record_fields_and_replay(archive: Archive, db: Database) -> None:
     assert record["fetched_at"] == T0.replace(microsecond=123000)
     assert record["headers"] == {"content-type": "text/html"}
     assert "secret" not in str(record)
+
+
+def test_redirect_chain_is_kept(archive: Archive, db: Database) -> None:
+    run = archive.open_run("mkt", parser_version="p1", started_at=T0)
+    record = page("http://m.onion/login", body=None, state="login_wall")
+    asked = ("http://m.onion/l/1",)
+    archive.store_page(run, dataclasses.replace(record, redirected_from=asked))
+    archive.flush()
+    assert db.pages.find_one({})["redirected_from"] == list(asked)
 
 
 def test_challenge_page_without_body(archive: Archive, db: Database) -> None:

@@ -54,6 +54,7 @@ class PageRecord:
     headers: Mapping[str, str]
     server_date: datetime | None = None
     error: str | None = None
+    redirected_from: tuple[str, ...] = ()  # the URLs asked for, when `url` is where they led
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class PageWriter:
             "size": len(page.body) if page.body is not None else None,
             "headers": clean_headers(page.headers),
             "error": page.error,
+            "redirected_from": list(page.redirected_from),
         }
         if len(self._pages) >= self.flush_every:
             self.flush()
