@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -242,3 +243,20 @@ def test_events_and_latest_run(archive: Archive, db: Database) -> None:
     assert queries.get_run(db, run2.run_id)["events"] == {"page": 1}
     assert queries.latest_run(db, "mkt")["_id"] == run1.run_id  # running runs excluded
     assert [r["_id"] for r in queries.runs(db, "mkt")] == [run1.run_id, run2.run_id]
+
+
+def test_versions_made_by_a_new_parser_are_told_apart(archive: Archive, db: Database) -> None:
+    """A selector fix changes content without the market changing: counts and history say so."""
+    crawl(archive, 0, [obs("a", "A"), obs("b", "B")])
+    market_change = crawl(archive, 1, [obs("a", "A2"), obs("b", "B")])
+    fixed = [
+        EntityObservation(o.key, o.content, replace(o.provenance, parser_version="p2"))
+        for o in (obs("a", "A2 fixed"), obs("b", "B"))
+    ]
+    parser_change = crawl(archive, 2, fixed)
+    first = queries.get_run(db, market_change.run_id)["counts"]["listing"]
+    assert (first["changed"], first["changed_with_new_parser"]) == (1, 0)
+    second = queries.get_run(db, parser_change.run_id)["counts"]["listing"]
+    assert (second["changed"], second["changed_with_new_parser"]) == (1, 1)
+    history = queries.entity_history(db, "mkt", "listing", "a")
+    assert [v["parser_changed"] for v in history] == [False, False, True]

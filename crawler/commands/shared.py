@@ -47,9 +47,12 @@ def print_run_summary(
     print(f"  pages: {counts.get('pages', 0)} ({states})")
     for kind in ("listing", "vendor"):
         summary = counts.get(kind, {})
+        by_parser = summary.get("changed_with_new_parser", 0)
         print(
             f"  {kind}s: {summary.get('observed', 0)} observed, {summary.get('new', 0)} new, "
-            f"{summary.get('changed', 0)} changed, {summary.get('delisted', 0)} delisted"
+            f"{summary.get('changed', 0)} changed"
+            + (f" ({by_parser} under a new parser version)" if by_parser else "")
+            + f", {summary.get('delisted', 0)} delisted"
         )
     print(f"  feedback: {counts.get('feedback_new', 0)} new entries")
     print(f"  problems recorded: {counts.get('problems', 0)}")

@@ -183,12 +183,16 @@ class Archive:
     def _kind_counts(self, run: RunRef, kind: str, seen: set[str]) -> dict[str, int]:
         versions = self.db[versions_collection(kind)]
         made = versions.find(
-            {"source": run.source, "valid_from_run": run.run_id}, {"key": 1, "v": 1}
+            {"source": run.source, "valid_from_run": run.run_id},
+            {"key": 1, "v": 1, "parser_changed": 1},
         )
         new_keys: set[str] = set()
         changed_keys: set[str] = set()
+        parser_keys: set[str] = set()
         for doc in made:
             (new_keys if doc["v"] == 1 else changed_keys).add(doc["key"])
+            if doc.get("parser_changed"):
+                parser_keys.add(doc["key"])
         changed_keys -= new_keys
         delisted = versions.count_documents(
             {"source": run.source, "valid_to_run": run.run_id, "end": "delisted"}
@@ -197,6 +201,7 @@ class Archive:
             "observed": len(seen),
             "new": len(new_keys),
             "changed": len(changed_keys),
+            "changed_with_new_parser": len(parser_keys & changed_keys),
             "unchanged": len(seen - new_keys - changed_keys),
             "delisted": delisted,
             "listed": len(listed_entities(self.db, run.source, kind)),

@@ -34,6 +34,7 @@ class EntityState:
     hash: str
     listed: bool
     first_seen_run: str
+    parser_version: str = ""
 
 
 def entity_id(source: str, key: str) -> str:
@@ -53,9 +54,15 @@ def load_state(
     query: dict[str, Any] = {"source": source}
     if ids is not None:
         query["_id"] = {"$in": list(ids)}
-    projection = {"v": 1, "hash": 1, "status": 1, "first_seen_run": 1}
+    projection = {"v": 1, "hash": 1, "status": 1, "first_seen_run": 1, "provenance": 1}
     return {
-        d["_id"]: EntityState(d["v"], d["hash"], d.get("status") == "listed", d["first_seen_run"])
+        d["_id"]: EntityState(
+            d["v"],
+            d["hash"],
+            d.get("status") == "listed",
+            d["first_seen_run"],
+            (d.get("provenance") or {}).get("parser_version", ""),
+        )
         for d in coll.find(query, projection, batch_size=5000)
     }
 
@@ -120,6 +127,9 @@ class EntityWriter:
             v = 1 if old is None else old.v + 1
             first_seen = run.run_id if old is None else old.first_seen_run
             vdoc = self._version_doc(run, obs, content, digest, v, first_seen)
+            # A selector fix is not a market change: say which versions a new parser made.
+            parser = obs.provenance.parser_version
+            vdoc["parser_changed"] = old is not None and old.parser_version not in ("", parser)
             version_docs.append(vdoc)
             head = {
                 "source": run.source,
@@ -145,7 +155,8 @@ class EntityWriter:
                 moves.append(
                     (eid, UpdateOne({"_id": eid, "v": old.v}, {"$set": head, "$unset": unset}))
                 )
-            planned[eid] = (obs, EntityState(v, digest, True, first_seen), old)
+            new_state = EntityState(v, digest, True, first_seen, obs.provenance.parser_version)
+            planned[eid] = (obs, new_state, old)
 
         lost = set(self._insert_versions(version_docs))
         close_ops = [op for eid, op in closes if eid not in lost]

@@ -132,6 +132,7 @@ def entity_history(db: Database, source: str, kind: str, key: str) -> list[dict[
                 "valid_to_run": until,
                 "valid_to": started.get(until) if until else None,
                 "ended_by": version.get("end"),
+                "parser_changed": version.get("parser_changed", False),
                 "content": version["content"],
                 "provenance": version["provenance"],
             }
