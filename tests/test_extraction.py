@@ -29,6 +29,9 @@ URL = "http://market.test/listing/l00042"
         (FieldRule(xpath="//h1/text()", processors=("strip", "upper")), "BLUE LOTUS EXTRACT"),
         (FieldRule(css="nav.crumbs a::text", multiple=True), ["Home", "Herbs", "Extracts"]),
         (FieldRule(css="nav.crumbs a::text", processors=("join",)), "Home Herbs Extracts"),
+        (FieldRule(css="nav.crumbs a::text", processors=("join_lines",)), "Home\nHerbs\nExtracts"),
+        (FieldRule(css="a.v::text", processors=("upper", "lower")), "mossy owl"),
+        (FieldRule(css="table", processors=("html_to_text",)), "10 g 0.001 BTC\n\n20 g"),
         (FieldRule(css="a.v::attr(href)", regex=r"/vendor/([^/?#]+)"), "mossy-owl"),
         (
             FieldRule(css="a.v::attr(href)", processors=("absolute_url",)),
