@@ -66,24 +66,25 @@ class MarketSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if is_onion(self.mirror) and self.source.network != "tor":
-            self.refusals.append(
-                f"mirror {self.mirror} is an onion service; {self.source.id} "
-                "is not a Tor source: nothing was fetched"
+            self._refuse(
+                f"mirror {self.mirror} is an onion service; {self.source.id} is not a Tor source"
             )
-            logger.error("%s", self.refusals[-1])
             return
         if self.source.network == "tor":
             # Fail closed until Tor routing lands: an onion request sent without the proxy
             # would go to the system resolver and leak the team's interest.
-            self.refusals.append(
-                f"source {self.source.id} is a Tor source and Tor routing is not configured; "
-                "nothing was fetched"
+            self._refuse(
+                f"source {self.source.id} is a Tor source and Tor routing is not configured"
             )
-            logger.error("%s", self.refusals[-1])
             return
         cookies = session_cookies(self.source)
         for page in self.source.start_pages:
             yield self._request(urljoin(self.mirror + "/", page.lstrip("/")), "index", cookies)
+
+    def _refuse(self, reason: str) -> None:
+        """Nothing is fetched; the run closes `failed` with this reason."""
+        self.refusals.append(f"{reason}: nothing was fetched")
+        logger.error("%s", self.refusals[-1])
 
     def _request(
         self, url: str, kind: str, cookies: dict[str, str] | None = None
