@@ -14,6 +14,7 @@ from crawler.commands.fixtures import (
     cmd_fixtures_serve,
     cmd_fixtures_truth,
 )
+from crawler.commands.tor import cmd_tor_check
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     reparse.add_argument("source")
     reparse.add_argument("--run", default=None, help="run id (default: latest)")
     reparse.set_defaults(func=cmd_reparse)
+
+    tor = commands.add_parser("tor", help="Tor as darkarchive sees it (config/tor.yaml)")
+    tor_commands = tor.add_subparsers(dest="tor_command", required=True)
+    check = tor_commands.add_parser(
+        "check", help="bootstrap state, a test fetch per source, circuits per source"
+    )
+    check.add_argument("source", nargs="*", help="Tor sources to test-fetch (first mirror)")
+    check.add_argument("--url", default="", help="a further URL to fetch through Tor")
+    check.add_argument("--timeout", type=float, default=60.0)
+    check.set_defaults(func=cmd_tor_check)
 
     fixtures = commands.add_parser("fixtures", help="the synthetic fixture markets")
     fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)

@@ -1,4 +1,4 @@
-"""Session cookies for a source, read from the environment or a secrets file, never logged."""
+"""Secrets a crawl needs (session cookies, Tor's control password), never from the repo or logs."""
 
 from __future__ import annotations
 
@@ -7,30 +7,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from crawler.sources.model import Source
+    from crawler.sources.model import SecretRef, Source
 
 
 class SessionSecretError(RuntimeError):
-    """A cookie the source needs has no value where its definition says to look."""
+    """A secret has no value where its reference says to look."""
+
+
+def read_secret(ref: SecretRef, what: str) -> str:
+    """The secret's value; the error names where it was expected, never a value."""
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise SessionSecretError(f"{what} needs environment variable {ref.env}")
+        return value
+    path = Path(os.path.expanduser(ref.file or ""))
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SessionSecretError(f"{what} needs the secrets file {path} ({exc})") from exc
 
 
 def session_cookies(source: Source) -> dict[str, str]:
-    """Cookie name → value; the error names where the value was expected, never the value."""
-    cookies: dict[str, str] = {}
-    for name, ref in source.session.cookies.items():
-        if ref.env is not None:
-            value = os.environ.get(ref.env)
-            if not value:
-                raise SessionSecretError(
-                    f"source {source.id}: cookie {name!r} needs environment variable {ref.env}"
-                )
-        else:
-            path = Path(os.path.expanduser(ref.file or ""))
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SessionSecretError(
-                    f"source {source.id}: cookie {name!r} needs the secrets file {path} ({exc})"
-                ) from exc
-        cookies[name] = value
-    return cookies
+    """Cookie name → value for the source's session."""
+    return {
+        name: read_secret(ref, f"source {source.id}: cookie {name!r}")
+        for name, ref in source.session.cookies.items()
+    }

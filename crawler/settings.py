@@ -34,8 +34,12 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.tor_routing.TorRouting": 5,
     "crawler.middlewares.onion_guard.OnionGuard": 10,
     "crawler.middlewares.content_types.ContentTypeGuard": 50,
+    # process_exception runs from the downloader outwards: this one sees a failure before
+    # the retry middleware (550) decides whether to retry it.
+    "crawler.middlewares.tor_health.TorCircuitHealth": 560,
 }
 
 ITEM_PIPELINES = {
@@ -49,6 +53,18 @@ ARCHIVE_MONGO_URI = ""
 ARCHIVE_DB_NAME = ""  # empty: DARKARCHIVE_DB, else "darkarchive"
 ARCHIVE_DATA_DIR = ""  # empty: $DARKARCHIVE_HOME/mongo, else ./var/mongo
 ARCHIVE_BATCH_SIZE = 200
+
+# Tor, for sources with `network: tor`. The CLI starts or checks tor (config/tor.yaml) and
+# fills these in; left empty, a Tor source fetches nothing. Addresses only, never a secret.
+TOR_SOCKS = ""  # "127.0.0.1:9050"
+TOR_CONTROL = ""  # "127.0.0.1:9051", for NEWNYM
+TOR_CONTROL_COOKIE_FILE = ""
+TOR_CONTROL_PASSWORD_ENV = ""  # the name of the variable holding the password
+TOR_CONTROL_PASSWORD_FILE = ""
+TOR_UNAVAILABLE = ""  # why the CLI could not get a working tor; recorded on the failed run
+TOR_DOWNLOAD_HANDLER = "crawler.tor.handler.TorDownloadHandler"  # speaks SOCKS5 (socks5h)
+TOR_BACKOFF_BASE = 1.0  # seconds; a failed request waits up to base·2^attempt before retry
+TOR_BACKOFF_MAX = 60.0
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

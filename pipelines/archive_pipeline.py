@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.signals import run_event
 from pipelines.accounting import RunAccounting
 from pipelines.store.archive import Archive
 from pipelines.store.connect import darkarchive_home, database_name, open_database
@@ -68,6 +69,7 @@ class ArchivePipeline:
         self._closing: Any = None
         self._disconnect: Callable[[], None] = lambda: None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self._record_event, signal=run_event)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -121,6 +123,18 @@ class ArchivePipeline:
         except Exception as exc:  # a store bug: record it and make the run partial, go on
             self._archive_failed(exc, item.url)
         return item
+
+    def _record_event(
+        self, kind: str, reason: str, url: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """What a component (Tor routing, backoff) decided, on the run where it happened."""
+        if self.archive_error is not None or not hasattr(self, "run"):
+            logger.warning("not recorded on a run: %s %s", kind, reason)
+            return
+        try:
+            self.archive.record_event(self.run, kind=kind, reason=reason, url=url, detail=detail)
+        except PyMongoError:
+            logger.exception("could not record on run %s: %s", self.run.run_id, reason)
 
     def _archive_failed(self, error: Exception, url: str) -> None:
         logger.exception("archiving %s failed", url)

@@ -115,20 +115,28 @@ def test_pages_failing_extraction_are_recorded_and_the_rest_archived(crawl_env: 
     assert db.pages.count_documents({"run": "demo:000001", "state": "vendor"}) == 30
 
 
-def test_tor_source_without_tor_fetches_nothing_and_says_why(crawl_env: Any) -> None:
+def test_tor_source_without_tor_fetches_nothing_and_says_why(
+    crawl_env: Any, tmp_path: Path
+) -> None:
     env, db, sources = crawl_env
     demo = sources / "demo.yaml"
     demo.write_text(
         demo.read_text(encoding="utf-8").replace("network: clearnet", "network: tor"),
         encoding="utf-8",
     )
+    with socket.socket() as probe:  # a port where no tor listens
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    config = tmp_path / "tor.yaml"
+    config.write_text(f"mode: external\nexternal: {{socks: 127.0.0.1:{dead}, control: null}}\n")
+    env["DARKARCHIVE_TOR_CONFIG"] = str(config)
     with FixtureServer(market="demo", day=1) as server:
         result = _crawl(env, "--mirror", server.url)
         assert server.requests_served == 0
     assert result.returncode == 1
     run = db.runs.find_one({"_id": "demo:000001"})
     assert run["status"] == "failed"
-    assert "Tor routing is not configured" in run["reasons"][0]
+    assert f"Tor's SOCKS port 127.0.0.1:{dead} is not reachable" in run["reasons"][0]
     assert db.pages.count_documents({}) == 0
 
 

@@ -33,17 +33,18 @@ def _crawl_overrides(connection: ArchiveConnection, log_level: str) -> dict[str,
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.commands.tor import tor_for
     from crawler.runner import CrawlJob, crawl_settings, run_crawls
     from crawler.sources.loader import SourceConfigError, load_source
 
     try:
-        load_source(args.source)  # a bad file fails here, before anything is fetched
+        source = load_source(args.source)  # a bad file fails here, before anything is fetched
     except SourceConfigError as exc:
         if exc.path.is_file():
             record_unloadable_source(exc)
         raise
-    with archive_connection() as connection:
-        overrides = _crawl_overrides(connection, args.log_level)
+    with archive_connection() as connection, tor_for(source) as tor_settings:
+        overrides = {**_crawl_overrides(connection, args.log_level), **tor_settings}
         if args.resume:
             overrides["ARCHIVE_RESUME_RUN"] = args.resume
         for pair in args.set:

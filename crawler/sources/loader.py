@@ -49,6 +49,23 @@ def _describe(error: ErrorDetails) -> str:
 def load_source(source_id: str, directory: Path | None = None) -> Source:
     """Read and validate one source file."""
     path = source_path(source_id, directory)
+    data = _read_mapping(path, ())
+    try:
+        source = Source.model_validate(data)
+    except ValidationError as exc:
+        raise SourceConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+    if source.id != path.stem:
+        problem = f"key id: {source.id!r} must match the file name {path.stem!r}"
+        raise SourceConfigError(path, [problem])
+    return source
+
+
+def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A file's keys on top of those of the source it `extends` (same folder), if any.
+
+    The same market on a second network (its onion mirror beside a clearnet one) is then a
+    few lines, not a copy of the blueprint that would drift from the original.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -60,11 +77,23 @@ def load_source(source_id: str, directory: Path | None = None) -> Source:
         raise SourceConfigError(path, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(data, dict):
         raise SourceConfigError(path, ["expected a mapping of keys at the top level"])
-    try:
-        source = Source.model_validate(data)
-    except ValidationError as exc:
-        raise SourceConfigError(path, [_describe(e) for e in exc.errors()]) from exc
-    if source.id != path.stem:
-        problem = f"key id: {source.id!r} must match the file name {path.stem!r}"
-        raise SourceConfigError(path, [problem])
-    return source
+    base_id = data.pop("extends", None)
+    if base_id is None:
+        return data
+    if not isinstance(base_id, str):
+        raise SourceConfigError(path, [f"key extends: expected a source id (got {base_id!r})"])
+    base_path = source_path(base_id, path.parent)
+    if base_path.resolve() in chain or base_path.resolve() == path.resolve():
+        raise SourceConfigError(path, [f"key extends: {base_id!r} extends this file again"])
+    return _merge(_read_mapping(base_path, (*chain, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; any other value (lists included) replaces the base's."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -166,6 +166,23 @@ class Session(_Strict):
     cookies: dict[str, SecretRef] = Field(default_factory=dict)
 
 
+class SourceTor(_Strict):
+    """How a Tor source uses Tor: its circuits, the hosts it may reach, when to give up.
+
+    Every request of a Tor source goes through Tor with the SOCKS username below; Tor's
+    `IsolateSOCKSAuth` then keeps the source on circuits of its own. Give each account of
+    a market its own username to keep the accounts apart too.
+    """
+
+    socks_username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    #: non-onion hosts this source may be sent to (a redirect, a CDN); still only via Tor
+    allow_hosts: list[str] = Field(default_factory=list)
+    #: failures that point at a bad circuit before asking Tor for a new identity (NEWNYM)
+    new_identity_after: int = Field(default=5, ge=1)
+    #: failures in a row, with no page fetched between, before the source is marked down
+    down_after: int = Field(default=25, ge=1)
+
+
 class NormaliseHints(_Strict):
     """What the normalisers cannot guess from one string."""
 
@@ -191,6 +208,7 @@ class Source(_Strict):
     politeness: Politeness = Field(default_factory=Politeness)
     session: Session = Field(default_factory=Session)
     normalise: NormaliseHints = Field(default_factory=NormaliseHints)
+    tor: SourceTor = Field(default_factory=SourceTor)
     content_types: list[str] = Field(default_factory=lambda: ["text/html"])
 
     @field_validator("mirrors")
@@ -207,3 +225,7 @@ class Source(_Strict):
         if onions and self.network != "tor":
             raise ValueError(f"mirror(s) {onions} are onion services: set network: tor")
         return self
+
+    @property
+    def socks_username(self) -> str:
+        return self.tor.socks_username or self.id

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlparse
 
 import scrapy
-from scrapy.exceptions import StopDownload
+from scrapy.exceptions import IgnoreRequest, StopDownload
 
 from crawler.items import PageItem
-from crawler.middlewares.content_types import RefusedContent
-from crawler.middlewares.onion_guard import RefusedOnion, is_onion
+from crawler.middlewares.onion_guard import is_onion
 from crawler.pages import read_page
 from crawler.session import session_cookies
 from crawler.sources.loader import load_source
@@ -53,6 +52,11 @@ class MarketSpider(scrapy.Spider):
         spider.source = load_source(spider.source_id)
         spider.mirror = spider.mirror_override or spider.source.mirrors[0]
         spider.allowed_domains = [urlparse(spider.mirror).hostname or ""]
+        if spider.source.network == "tor":
+            spider.allowed_domains += spider.source.tor.allow_hosts
+            handler = crawler.settings.get("TOR_DOWNLOAD_HANDLER")
+            handlers = {"http": handler, "https": handler}
+            crawler.settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
         polite = spider.source.politeness
         for key, value in {
             "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency,
@@ -71,12 +75,14 @@ class MarketSpider(scrapy.Spider):
             )
             return
         if self.source.network == "tor":
-            # Fail closed until Tor routing lands: an onion request sent without the proxy
-            # would go to the system resolver and leak the team's interest.
-            self._refuse(
-                f"source {self.source.id} is a Tor source and Tor routing is not configured"
+            # Fail closed: without a working Tor nothing is sent, not even a DNS query.
+            settings = self.crawler.settings
+            unavailable = settings.get("TOR_UNAVAILABLE") or (
+                "" if settings.get("TOR_SOCKS") else "Tor is not configured for this crawl"
             )
-            return
+            if unavailable:
+                self._refuse(f"source {self.source.id} is a Tor source: {unavailable}")
+                return
         cookies = session_cookies(self.source)
         for page in self.source.start_pages:
             yield self._request(urljoin(self.mirror + "/", page.lstrip("/")), "index", cookies)
@@ -110,7 +116,7 @@ class MarketSpider(scrapy.Spider):
         error = failure.value
         state, status = "error", None
         reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
-        if isinstance(error, RefusedContent | RefusedOnion):
+        if isinstance(error, IgnoreRequest):  # a guard refused it: content type, Tor policy
             state, reason = "other", str(error)
         elif isinstance(error, StopDownload) and error.response is not None:
             state, status = "other", error.response.status
