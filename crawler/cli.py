@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="serve the demo market and crawl it on two days")
     demo.add_argument("--days", type=int, nargs="+", default=[1, 2])
+    demo.add_argument(
+        "--tor", action="store_true",
+        help="crawl the market as an onion service on a private Tor network on loopback",
+    )  # fmt: skip
     demo.set_defaults(func=cmd_demo)
 
     export = commands.add_parser("export", help="print a run's listings, vendors and feedback")
@@ -79,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--day", type=int, default=1)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8800)
+    serve.add_argument(
+        "--onion", action="store_true",
+        help="serve it as an onion service on a private Tor network on loopback",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_fixtures_serve)
     truth = fixture_commands.add_parser("truth", help="print a market's ground truth for a day")
     truth.add_argument("--market", default="demo")

@@ -87,11 +87,11 @@ class RunAccounting:
         if refusals:
             return "failed", list(refusals)
         content = sum(self.by_state[s] for s in CONTENT_STATES)
+        stopped = [f"crawl stopped early: {close_reason}"] if close_reason != "finished" else []
         if not (self.listings_parsed or self.vendors_parsed):
-            return "failed", [f"no listing or vendor page was parsed ({content} content pages)"]
-        reasons = []
-        if close_reason != "finished":
-            reasons.append(f"crawl stopped early: {close_reason}")
+            nothing = f"no listing or vendor page was parsed ({content} content pages)"
+            return "failed", [nothing, *stopped]
+        reasons = list(stopped)
         for state, count in sorted(self.by_state.items()):
             if state not in CONTENT_STATES:
                 reasons.append(f"{count} page(s) in state {state}")

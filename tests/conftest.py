@@ -1,13 +1,17 @@
-"""Store fixtures: one real secantusdb server per session, one database per test."""
+"""Session fixtures: one real secantusdb server, one private Tor network on loopback."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING
 
 import pymongo
 import pytest
 
+from fixtures.onion import OnionMarket, serve_as_onion
+from fixtures.server import FixtureServer
+from fixtures.tornet import PrivateTorNetwork
 from pipelines.store.archive import Archive
 from pipelines.store.embedded import EmbeddedMongo
 
@@ -42,3 +46,30 @@ def archive(db: Database) -> Archive:
     store = Archive(db)
     store.ensure_indexes()
     return store
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateTorNetwork]:
+    """One private Tor network on loopback for the whole session, stopped by PID at the end."""
+    with PrivateTorNetwork(tmp_path_factory.mktemp("tornet")) as network:
+        yield network
+    pids = network.pids
+    assert len(pids) == 8, pids
+    alive = [pid for pid in pids if _alive(pid)]
+    assert not alive, f"tor processes {alive} outlived the network's stop()"
+
+
+@pytest.fixture(scope="session")
+def onion_demo(tor_network: PrivateTorNetwork) -> Iterator[OnionMarket]:
+    """The demo market on day 1 as a real onion service (the address of demo-onion.yaml)."""
+    with FixtureServer(market="demo", day=1) as server:
+        url = serve_as_onion(tor_network, server, "demo")
+        yield OnionMarket(server, tor_network, url)

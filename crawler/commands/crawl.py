@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,10 @@ from crawler.commands.shared import (
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
     from crawler.sources.loader import SourceConfigError
+    from fixtures.server import FixtureServer
     from pipelines.store.connect import ArchiveConnection
 
 DEMO_DB = "darkarchive_demo"
@@ -94,18 +97,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the demo market, crawl day 1 and day 2 into the archive, print what happened.
 
     The demo has its own database, emptied first, so that running it twice tells the same
-    story instead of sending the market back in time.
+    story instead of sending the market back in time. With `--tor` the market is an onion
+    service on a private Tor network on loopback, crawled as the source `demo-onion`.
     """
     from crawler.runner import CrawlJob, crawl_settings, run_crawls
-    from fixtures.server import FixtureServer
 
     os.environ["DARKARCHIVE_DB"] = DEMO_DB
-    with FixtureServer(market="demo", day=args.days[0]) as server, archive_connection() as conn:
+    with ExitStack() as stack:
+        conn = stack.enter_context(archive_connection())
+        url, server, source, tor_settings = stack.enter_context(_demo_market(args))
         conn.client.drop_database(DEMO_DB)
-        print(f"demo market serving on {server.url}; archive database {DEMO_DB!r} emptied")
-        jobs = [CrawlJob("demo", server.url, before=partial(server.set_day, d)) for d in args.days]
+        print(f"demo market serving on {url}; archive database {DEMO_DB!r} emptied")
+        jobs = [CrawlJob(source, url, before=partial(server.set_day, d)) for d in args.days]
+        settings = {**_crawl_overrides(conn, args.log_level), **tor_settings}
         started = time.monotonic()
-        stats = run_crawls(jobs, crawl_settings(_crawl_overrides(conn, args.log_level)))
+        stats = run_crawls(jobs, crawl_settings(settings))
         elapsed = time.monotonic() - started
         run_ids = [s["darkarchive/run_id"] for s in stats if "darkarchive/run_id" in s]
         for day, run_id in zip(args.days, run_ids, strict=False):
@@ -113,5 +119,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print_run_summary(conn, run_id)
         print(f"{len(run_ids)} crawls in {elapsed:.1f} s")
         print_archive_location(conn)
-        print(f"export a run: DARKARCHIVE_DB={DEMO_DB} darkarchive export demo [--run RUN]")
+        print(f"export a run: DARKARCHIVE_DB={DEMO_DB} darkarchive export {source} [--run RUN]")
         return 0 if len(run_ids) == len(args.days) else 1
+
+
+@contextmanager
+def _demo_market(
+    args: argparse.Namespace,
+) -> Iterator[tuple[str, FixtureServer, str, dict[str, Any]]]:
+    """(URL, server, source id, Tor settings): the fixture server, plain or as an onion."""
+    from crawler.commands.shared import home
+    from fixtures.server import FixtureServer
+
+    if not args.tor:
+        with FixtureServer(market="demo", day=args.days[0]) as server:
+            yield server.url, server, "demo", {}
+        return
+    from fixtures.onion import onion_market
+
+    print("starting a private Tor network on loopback (usually 20-40 s)...", flush=True)
+    with onion_market("demo", args.days[0], home() / "tornet") as onion:
+        yield onion.url, onion.server, "demo-onion", onion.endpoint.settings()

@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import argparse
+
+    from crawler.sources.model import Source
 
 
 def cmd_fixtures_serve(args: argparse.Namespace) -> int:
     from fixtures.server import serve_forever
 
+    if args.onion:
+        return serve_onion(args.market, args.day)
     serve_forever(args.market, args.day, args.host, args.port)
+    return 0
+
+
+def serve_onion(market: str, day: int) -> int:
+    """The market behind an onion service on a private Tor network, until Ctrl-C."""
+    import threading
+
+    from crawler.commands.shared import home
+    from fixtures.onion import onion_market
+
+    workdir = home() / "tornet"
+    print("starting a private Tor network on loopback (usually 20-40 s)...", flush=True)
+    with onion_market(market, day, workdir) as onion:
+        config = workdir / "tor.yaml"
+        config.write_text(onion.tor_config(), encoding="utf-8")
+        print(f"fixture market {market!r} day {day} at {onion.url} (private Tor network)")
+        print(f"Tor client: SOCKS {onion.endpoint.socks}, control {onion.endpoint.control}")
+        print(f"crawl it:  DARKARCHIVE_TOR_CONFIG={config} darkarchive crawl {market}-onion")
+        print(f"check it:  DARKARCHIVE_TOR_CONFIG={config} darkarchive tor check {market}-onion")
+        print("Ctrl-C stops the market and every tor.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
     return 0
 
 
@@ -28,30 +57,36 @@ def cmd_fixtures_truth(args: argparse.Namespace) -> int:
 
 
 def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
-    """Fetch one page and save it as a replay case (clearnet http(s) only until Tor lands)."""
-    import urllib.error
-    import urllib.request
-
+    """Fetch one page and save it as a replay case; a Tor source's page is fetched via Tor."""
     from crawler.middlewares.onion_guard import is_onion
     from crawler.replay import PAGES_DIR, save_case
     from crawler.sources.loader import load_source
+    from crawler.tor.config import TorConfigError
+    from crawler.tor.control import TorUnavailable
 
     source = load_source(args.source)
-    if not args.url.startswith(("http://", "https://")) or is_onion(args.url):
+    host = urlsplit(args.url).hostname or ""
+    if not args.url.startswith(("http://", "https://")):
+        print(f"darkarchive: save-page takes http(s) URLs, not {args.url}", file=sys.stderr)
+        return 2
+    if source.network == "tor" and not (is_onion(args.url) or host in source.tor.allow_hosts):
         print(
-            f"darkarchive: save-page takes clearnet http(s) URLs, not {args.url}", file=sys.stderr
+            f"darkarchive: {source.id} is a Tor source; {host} is not its onion host",
+            file=sys.stderr,
         )
         return 2
-    if source.network == "tor":
-        print("saving pages of a Tor source is not supported yet (no Tor routing)", file=sys.stderr)
+    if source.network != "tor" and is_onion(args.url):
+        print(
+            f"darkarchive: {args.url} is an onion; {source.id} is not a Tor source", file=sys.stderr
+        )
         return 2
     fetched_at = datetime.now(UTC)
     try:
-        with urllib.request.urlopen(args.url, timeout=30) as response:
-            body, status, headers = response.read(), response.status, dict(response.headers)
-    except urllib.error.HTTPError as error:  # a 404 or a 503 page is a page worth replaying
-        body, status, headers = error.read(), error.code, dict(error.headers)
-    except (urllib.error.URLError, TimeoutError) as error:
+        status, headers, body = _fetch(source, args.url)
+    except (TorUnavailable, TorConfigError) as error:
+        print(f"darkarchive: no usable Tor: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # httpx2's errors, and the socket's
         print(f"darkarchive: cannot fetch {args.url}: {error}", file=sys.stderr)
         return 1
     case_dir = save_case(
@@ -67,3 +102,32 @@ def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
     )
     print(f"saved {args.url} as {case_dir}; review {case_dir / 'output.json'}")
     return 0
+
+
+def _fetch(source: Source, url: str) -> tuple[int, dict[str, str], bytes]:
+    """One GET as the crawler would send it: via Tor for a Tor source, never redirected."""
+    import httpx2
+
+    from crawler.settings import USER_AGENT
+
+    with ExitStack() as stack:
+        proxy = None
+        if source.network == "tor":
+            from crawler.commands.tor import show_progress
+            from crawler.tor.config import load_tor_config
+            from crawler.tor.service import open_tor
+            from crawler.tor.socks_errors import teach_socks_client
+
+            teach_socks_client()
+            endpoint = stack.enter_context(open_tor(load_tor_config(), show_progress))
+            proxy = endpoint.proxy_for(source.socks_username)
+        client = stack.enter_context(
+            httpx2.Client(
+                proxy=proxy, timeout=60, trust_env=False, headers={"User-Agent": USER_AGENT}
+            )
+        )
+        try:
+            response = client.get(url)
+        except httpx2.HTTPError as error:
+            raise OSError(str(error) or type(error).__name__) from error
+        return response.status_code, dict(response.headers), response.content

@@ -62,7 +62,12 @@ class TorCircuitHealth:
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> None:
-        if not request.meta.get("tor") or self.stopping is not None:
+        if not request.meta.get("tor"):
+            return
+        if self.stopping is not None:
+            # A retry would be dropped by the closing scheduler, unrecorded: let the
+            # request fail now so that the run records it as a failed page.
+            request.meta["dont_retry"] = True
             return
         failure = classify(exception)
         if failure is None:

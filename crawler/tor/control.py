@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
     from crawler.tor.endpoint import TorEndpoint
 
 logger = logging.getLogger(__name__)
+
+#: tor delays (it does not refuse) a NEWNYM sent within 10 s of the previous one
+NEWNYM_INTERVAL = 10.0
+# stem remembers the last NEWNYM per connection only, but callers open a connection per
+# NEWNYM: remember it per control port, for the whole process.
+_last_newnym: dict[str, float] = {}
+_newnym_lock = threading.Lock()
 
 _BOOTSTRAP = re.compile(r'PROGRESS=(\d+) TAG=(\S+) SUMMARY="([^"]*)"(?:.*WARNING="([^"]*)")?')
 
@@ -58,8 +66,9 @@ class Circuit:
 class TorControl:
     """An authenticated control connection; close it (or use `with`) when done."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, address: str = "") -> None:
         self.controller = controller
+        self.address = address  # the control port, "127.0.0.1:9051"
 
     @classmethod
     def connect(cls, endpoint: TorEndpoint) -> TorControl:
@@ -76,7 +85,11 @@ class TorControl:
             raise TorUnavailable(f"Tor's control port {endpoint.control} refused: {exc}") from exc
         try:
             if endpoint.password is not None:
-                controller.authenticate(password=read_secret(endpoint.password, "Tor control"))
+                # Password only: stem's generic authenticate() would fall back to the cookie
+                # and hide a wrong password.
+                from stem.connection import authenticate_password
+
+                authenticate_password(controller, read_secret(endpoint.password, "Tor control"))
             elif endpoint.cookie_file:
                 from stem.connection import authenticate_cookie
 
@@ -86,7 +99,7 @@ class TorControl:
         except (AuthenticationFailure, SessionSecretError) as exc:
             controller.close()
             raise TorUnavailable(f"Tor's control port {endpoint.control}: {exc}") from exc
-        return cls(controller)
+        return cls(controller, endpoint.control)
 
     def __enter__(self) -> TorControl:
         return self
@@ -129,11 +142,16 @@ class TorControl:
         """
         from stem import Signal
 
-        wait = 0.0
-        if not self.controller.is_newnym_available():
-            wait = max(0.0, self.controller.get_newnym_wait())
+        with _newnym_lock:
+            last = _last_newnym.get(self.address, float("-inf"))
+            wait = max(
+                0.0,
+                last + NEWNYM_INTERVAL - time.monotonic(),
+                self.controller.get_newnym_wait(),
+            )
             time.sleep(wait)
-        self.controller.signal(Signal.NEWNYM)
+            self.controller.signal(Signal.NEWNYM)
+            _last_newnym[self.address] = time.monotonic()
         return wait
 
     def circuits(self) -> list[Circuit]:

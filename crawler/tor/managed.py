@@ -89,12 +89,13 @@ class ManagedTorProcess:
         self.socks_port = free_port()
         torrc = self.data_dir / "torrc"
         torrc.write_text(self.torrc(), encoding="utf-8")
-        self.process = subprocess.Popen(
-            [executable, "-f", str(torrc), "--defaults-torrc", os.devnull],
-            stdout=(self.data_dir / "stdout.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.data_dir / "stdout.log").open("wb") as output:  # tor keeps its own copy
+            self.process = subprocess.Popen(
+                [executable, "-f", str(torrc), "--defaults-torrc", os.devnull],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         atexit.register(self.stop)
         logger.info("tor started (pid %d, data %s)", self.process.pid, self.data_dir)
         try:
