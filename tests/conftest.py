@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import TYPE_CHECKING
 
 import pymongo
 import pytest
+from subprocesses import pid_alive
 
 from fixtures.onion import OnionMarket, serve_as_onion
 from fixtures.server import FixtureServer
@@ -48,14 +48,6 @@ def archive(db: Database) -> Archive:
     return store
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateTorNetwork]:
     """One private Tor network on loopback for the whole session, stopped by PID at the end."""
@@ -63,7 +55,7 @@ def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateTor
         yield network
     pids = network.pids
     assert len(pids) == 8, pids
-    alive = [pid for pid in pids if _alive(pid)]
+    alive = [pid for pid in pids if pid_alive(pid)]
     assert not alive, f"tor processes {alive} outlived the network's stop()"
 
 

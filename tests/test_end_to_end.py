@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pymongo
 import pytest
+from subprocesses import run_cli
 
 from crawler.reparse import reparse_run
 from crawler.sources.loader import load_source
@@ -32,20 +31,8 @@ if TYPE_CHECKING:
     from pipelines.store.embedded import EmbeddedMongo
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
-    return result
-
-
 def _export(env: dict[str, str]) -> dict[str, Any]:
-    lines = [json.loads(line) for line in _cli("export", "demo", env=env).stdout.splitlines()]
+    lines = [json.loads(line) for line in run_cli("export", "demo", env=env).stdout.splitlines()]
     by_kind: dict[str, Any] = {"run": lines[0], "listing": {}, "vendor": {}, "feedback": []}
     assert lines[0]["kind"] == "run"
     for line in lines[1:]:
@@ -74,7 +61,7 @@ def crawls(
     with FixtureServer(market="demo", day=1) as server:
         for day in (1, 2, 2):
             server.set_day(day)
-            _cli("crawl", "demo", "--mirror", server.url, env=env)
+            run_cli("crawl", "demo", "--mirror", server.url, env=env)
             exports.append(_export(env))
     assert not (home / "mongo").exists(), "with MONGODB_URI set no embedded server may start"
     yield exports, client[name]

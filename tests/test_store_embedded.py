@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
+from subprocesses import pid_alive
 
 from pipelines.store.connect import open_database, redact_uri
 from pipelines.store.embedded import DataDirLockedError, EmbeddedMongo
@@ -14,22 +14,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purposes, but stop() reaps, so it should not be one
-    return True
-
-
 def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
     with EmbeddedMongo(tmp_path) as server:
         pid = server.pid
-        assert pid is not None and alive(pid)
+        assert pid is not None and pid_alive(pid)
         assert (tmp_path / "secantus.pid").read_text().strip() == str(pid)
         assert server.uri.startswith("mongodb://127.0.0.1:")
-    assert not alive(pid)
+    assert not pid_alive(pid)
     assert not (tmp_path / "secantus.pid").exists()
 
 
@@ -49,7 +40,7 @@ def test_open_database_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert conn.embedded
         pid = conn._server.pid  # type: ignore[union-attr]
         conn.db.t.insert_one({"a": 1})
-    assert not alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_open_database_uses_mongodb_uri(

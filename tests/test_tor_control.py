@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from tor_helpers import TeamTor, control_address, hashed_password, lone_tor, pid_alive
+from subprocesses import pid_alive
+from tor_helpers import TeamTor, control_address, hashed_password, lone_tor
 
 from crawler.sources.model import SecretRef
 from crawler.tor.config import (

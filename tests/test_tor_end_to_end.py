@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pymongo
 import pytest
+import yaml
+from subprocesses import processes_mentioning, run_cli
 
 from crawler.replay import replay
 from crawler.sources.loader import DEFAULT_SOURCES_DIR, load_source
@@ -25,24 +30,11 @@ from fixtures.market import truth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from fixtures.onion import OnionMarket
     from pipelines.store.embedded import EmbeddedMongo
 
 TIMESTAMPS = {"started_at", "finished_at", "fetched_at", "at"}
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +77,7 @@ def _comparable(value: Any, replacements: dict[str, str]) -> Any:
 def _export(source: str, base_url: str, env: dict[str, str]) -> list[Any]:
     """The export, comparable across sources: feedback ids are derived from the source id,
     and entries that tie on listing and date are then ordered by id, so both go."""
-    lines = _cli("export", source, env=env).stdout.splitlines()
+    lines = run_cli("export", source, env=env).stdout.splitlines()
     replacements = {base_url: "BASE", f"{source}:": "RUN:"}
     records = [_comparable(json.loads(line), replacements) for line in lines]
     for record in records:
@@ -99,11 +91,11 @@ def test_onion_crawl_archives_exactly_what_the_clearnet_crawl_archives(
 ) -> None:
     env, db = tor_env
     served = onion_demo.server.requests_served
-    crawl = _cli("crawl", "demo-onion", env=env)
+    crawl = run_cli("crawl", "demo-onion", env=env)
     assert "run demo-onion:000001: complete" in crawl.stdout, crawl.stdout
     assert "tor: bootstrapped 100%" in crawl.stderr
     over_tor = onion_demo.server.requests_served - served
-    _cli("crawl", "demo", "--mirror", onion_demo.server.url, env=env)
+    run_cli("crawl", "demo", "--mirror", onion_demo.server.url, env=env)
 
     onion, clear = (
         _export("demo-onion", onion_demo.url, env),
@@ -133,7 +125,7 @@ def test_each_source_gets_circuits_of_its_own(tor_env: Any, onion_demo: OnionMar
     with open(path, "w", encoding="utf-8") as file:
         file.write(second)
     for source in ("demo-onion", "demo-onion-b"):
-        _cli("crawl", source, "-s", "CLOSESPIDER_PAGECOUNT=10", env=env)
+        run_cli("crawl", source, "-s", "CLOSESPIDER_PAGECOUNT=10", env=env)
     with TorControl.connect(onion_demo.endpoint) as control:
         groups = control.circuits_by_username()
     assert {"demo-onion", "account-b"} <= set(groups), groups
@@ -146,7 +138,7 @@ def test_tor_check_reports_bootstrap_fetch_and_circuits(
     tor_env: Any, onion_demo: OnionMarket
 ) -> None:
     env, _db = tor_env
-    result = _cli("tor", "check", "demo-onion", env=env)
+    result = run_cli("tor", "check", "demo-onion", env=env)
     out = result.stdout
     assert "tor: external mode" in out
     assert "bootstrapped 100% Done" in out
@@ -162,7 +154,7 @@ def test_save_page_of_a_tor_source_goes_through_tor(
     listing = truth("demo", 1)["listings"][0]["listing_id"]
     url = f"{onion_demo.url}/listing/{listing}"
     served = onion_demo.server.requests_served
-    _cli(
+    run_cli(
         "fixtures", "save-page", "demo-onion", url, "--kind", "listing", "--case", "over-tor",
         "--root", str(tmp_path), env=env,
     )  # fmt: skip
@@ -171,3 +163,53 @@ def test_save_page_of_a_tor_source_goes_through_tor(
     expected = json.loads((case / "output.json").read_text(encoding="utf-8"))
     assert replay(load_source("demo-onion"), case) == expected
     assert expected["records"][0]["key"] == listing
+
+
+def test_managed_tor_bootstraps_with_progress_crawls_and_is_stopped(
+    tor_env: Any, onion_demo: OnionMarket, tmp_path: Path
+) -> None:
+    """darkarchive starts its own tor (here told to join the private network) and stops it."""
+    env, db = tor_env
+    data_dir = tmp_path / "managed-tor"
+    config = tmp_path / "managed.yaml"
+    managed = {"data_dir": str(data_dir), "options": onion_demo.network.client_options()}
+    config.write_text(yaml.safe_dump({"mode": "managed", "managed": managed}), encoding="utf-8")
+    result = run_cli("crawl", "demo-onion", env={**env, "DARKARCHIVE_TOR_CONFIG": str(config)})
+    progress = re.findall(r"tor: bootstrapped (\d+)%", result.stderr)
+    assert "tor: managed mode" in result.stderr
+    assert len(progress) >= 2 and progress[-1] == "100", result.stderr
+    run_id = re.search(r"run (demo-onion:\d+): complete", result.stdout)
+    assert run_id, result.stdout
+    assert db.runs.find_one({"_id": run_id.group(1)})["counts"]["pages"] == 401
+    assert (data_dir / "torrc").is_file()
+    assert processes_mentioning(str(data_dir)) == [], "the managed tor outlived the crawl"
+
+
+def test_fixtures_serve_onion_puts_the_market_behind_an_onion(tmp_path: Path) -> None:
+    """The team's command: its own private network, a config to crawl it, Ctrl-C ends all."""
+    env = {**os.environ, "DARKARCHIVE_HOME": str(tmp_path)}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "fixtures", "serve", "--onion"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        lines = []
+        for line in serve.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        text = "".join(lines)
+        onion = load_source("demo-onion").mirrors[0]
+        assert f"fixture market 'demo' day 1 at {onion}" in text, text
+        config = re.search(r"DARKARCHIVE_TOR_CONFIG=(\S+) darkarchive crawl demo-onion", text)
+        assert config, text
+        check = run_cli(
+            "tor", "check", "demo-onion", env={**env, "DARKARCHIVE_TOR_CONFIG": config[1]}
+        )
+        assert f"demo-onion: GET {onion}/ -> HTTP 200" in check.stdout
+    finally:
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=60) == 0
+    assert processes_mentioning(str(tmp_path / "tornet")) == []
+    assert [p.name for p in (tmp_path / "tornet").iterdir()] == ["tor.yaml"]

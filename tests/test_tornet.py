@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from typing import TYPE_CHECKING
 
 import httpx2 as httpx
 import pytest
 import stem.connection
 from stem.control import Controller
+from subprocesses import pid_alive
 
 from fixtures.server import FixtureServer
 from fixtures.tornet import PrivateTorNetwork, TorNetworkError, onion_key
@@ -24,14 +24,6 @@ from fixtures.tornet import PrivateTorNetwork, TorNetworkError, onion_key
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -116,4 +108,4 @@ def test_a_failed_start_is_retried_then_reported_and_leaves_no_tor(tmp_path: Pat
     assert "client0" in message and "notice.log" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net-1", "net-2"]
     assert len(network.pids) == 8
-    assert not [pid for pid in network.pids if _alive(pid)]
+    assert not [pid for pid in network.pids if pid_alive(pid)]

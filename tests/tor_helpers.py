@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import selectors
@@ -18,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pymongo
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from crawler.tor.managed import ManagedTorProcess, free_port
+from fixtures.tornet import onion_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -36,10 +33,7 @@ ZEROS = "0" * 40
 
 def valid_onion() -> str:
     """A well-formed v3 onion hostname (checksum and version right) that nobody serves."""
-    public = Ed25519PrivateKey.generate().public_key()
-    key = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    checksum = hashlib.sha3_256(b".onion checksum" + key + b"\x03").digest()[:2]
-    return base64.b32encode(key + checksum + b"\x03").decode().lower() + ".onion"
+    return onion_key(uuid.uuid4().hex)[1]
 
 
 INVALID_ONION = "a" * 56 + ".onion"  # right length, wrong checksum: tor says 0xF6 at once
@@ -117,14 +111,6 @@ def hashed_password(password: str) -> str:
 
 def control_address(tor: ManagedTorProcess) -> str:
     return (tor.data_dir / "control-port").read_text().strip().removeprefix("PORT=")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @dataclass
