@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -48,10 +49,23 @@ def archive(db: Database) -> Archive:
     return store
 
 
+NETWORK_TIMINGS: list[dict[str, float]] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How long the private Tor network took to be ready, in every CI log."""
+    for timings in NETWORK_TIMINGS:
+        figures = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in timings.items())
+        terminalreporter.write_line(f"private Tor network: {figures}")
+
+
 @pytest.fixture(scope="session")
 def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateTorNetwork]:
     """One private Tor network on loopback for the whole session, stopped by PID at the end."""
+    started = time.monotonic()
     with PrivateTorNetwork(tmp_path_factory.mktemp("tornet")) as network:
+        network.timings["ready"] = time.monotonic() - started
+        NETWORK_TIMINGS.append(network.timings)
         yield network
     pids = network.pids
     assert len(pids) == 8, pids

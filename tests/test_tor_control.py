@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -132,6 +133,16 @@ def test_open_tor_fails_closed_naming_the_progress_and_stops_its_tor(tmp_path: P
     (pid,) = pids
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_tor_that_dies_during_bootstrap_fails_closed(tmp_path: Path) -> None:
+    with lone_tor(tmp_path / "tor", {"DisableNetwork": "1"}) as tor:
+        endpoint = TorEndpoint(socks="127.0.0.1:1", control=control_address(tor))
+        with TorControl.connect(endpoint) as control:
+            assert tor.pid is not None
+            os.kill(tor.pid, signal.SIGKILL)
+            with pytest.raises(TorUnavailable, match="stopped answering"):
+                control.wait_bootstrapped(timeout=10)
 
 
 def test_a_bad_torrc_option_fails_with_tor_s_own_message(tmp_path: Path) -> None:

@@ -111,7 +111,14 @@ class TorControl:
         self.controller.close()
 
     def bootstrap(self) -> Bootstrap:
-        phase = self.controller.get_info("status/bootstrap-phase")
+        from stem import ControllerError
+
+        try:
+            phase = self.controller.get_info("status/bootstrap-phase")
+        except ControllerError as exc:  # tor exited, or closed the connection
+            raise TorUnavailable(
+                f"Tor's control port {self.address} stopped answering: {exc}"
+            ) from exc
         match = _BOOTSTRAP.search(phase)
         if match is None:
             return Bootstrap(0, "unknown", phase)
