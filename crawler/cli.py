@@ -14,6 +14,7 @@ from crawler.commands.fixtures import (
     cmd_fixtures_serve,
     cmd_fixtures_truth,
 )
+from crawler.commands.session import cmd_session_check, cmd_session_set, cmd_session_show
 from crawler.commands.tor import cmd_tor_check
 
 if TYPE_CHECKING:
@@ -75,6 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--url", default="", help="a further URL to fetch through Tor")
     check.add_argument("--timeout", type=float, default=60.0)
     check.set_defaults(func=cmd_tor_check)
+
+    session = commands.add_parser("session", help="a source's login session, set by a person")
+    session_commands = session.add_subparsers(dest="session_command", required=True)
+    session_set = session_commands.add_parser(
+        "set", help="store session cookie(s) (values read from stdin) and the user agent"
+    )
+    session_set.add_argument("source")
+    session_set.add_argument(
+        "--cookie", action="append", default=[], metavar="NAME",
+        help="cookie name (repeatable; default: the names in the source file, else 'session')",
+    )  # fmt: skip
+    session_set.add_argument("--user-agent", default=None, help="the browser's user agent")
+    session_set.add_argument("--expires", default=None, help="when the market said it expires")
+    session_set.set_defaults(func=cmd_session_set)
+    session_check = session_commands.add_parser("check", help="does the session still work?")
+    session_check.add_argument("source")
+    session_check.add_argument("--mirror", default="", help="base URL instead of the first mirror")
+    session_check.set_defaults(func=cmd_session_check)
+    session_show = session_commands.add_parser("show", help="what is stored (never the values)")
+    session_show.add_argument("source")
+    session_show.set_defaults(func=cmd_session_show)
 
     fixtures = commands.add_parser("fixtures", help="the synthetic fixture markets")
     fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)

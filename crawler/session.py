@@ -29,8 +29,18 @@ def read_secret(ref: SecretRef, what: str) -> str:
 
 
 def session_cookies(source: Source) -> dict[str, str]:
-    """Cookie name → value for the source's session."""
-    return {
+    """Cookie name → value for the source's session.
+
+    The source file's references come first; a session a person stored with
+    `darkarchive session set` is newer and wins for the names it has.
+    """
+    from crawler.session_store import load_session
+
+    stored = load_session(source.id)
+    newer = stored.cookies if stored else {}
+    cookies = {
         name: read_secret(ref, f"source {source.id}: cookie {name!r}")
         for name, ref in source.session.cookies.items()
+        if name not in newer
     }
+    return {**cookies, **newer}

@@ -22,7 +22,8 @@ DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 RETRY_ENABLED = True
 RETRY_TIMES = 2
-RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# 429 and 503 are answered by the challenge middleware (Retry-After, jittered backoff).
+RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
 # Every status reaches the spider so that it is recorded with its page state.
 HTTPERROR_ALLOW_ALL = True
 # HTML only: nothing larger than a page is ever downloaded.
@@ -40,6 +41,8 @@ DOWNLOADER_MIDDLEWARES = {
     # process_exception runs from the downloader outwards: this one sees a failure before
     # the retry middleware (550) decides whether to retry it.
     "crawler.middlewares.tor_health.TorCircuitHealth": 560,
+    # Responses pass it after cookies (700) were stored and bodies decompressed (590).
+    "crawler.middlewares.challenges.ChallengeHandling": 580,
 }
 
 ITEM_PIPELINES = {

@@ -40,6 +40,11 @@ class RunAccounting:
     extraction_failures: int = 0
     feedback_new: int = 0
     archive_failures: int = 0
+    #: the share of a kind's pages that may fail extraction before the run is called a
+    #: template drift and fails (the source's `pages.<kind>.max_failed_share`)
+    drift_limits: dict[str, float] = field(default_factory=dict)
+    failed_by_kind: Counter[str] = field(default_factory=Counter)
+    missing_fields: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: PageItem) -> None:
         self.by_state[item.state] += 1
@@ -56,12 +61,29 @@ class RunAccounting:
         entity_page = item.state in ("listing", "vendor")
         if item.state not in CONTENT_STATES or item.missing or (entity_page and not item.records):
             self.failed_pages.add(item.url)
-            self.extraction_failures += item.state in CONTENT_STATES
+            if item.state in CONTENT_STATES:
+                self.extraction_failures += 1
+                self.failed_by_kind[item.state] += 1
+                self.missing_fields.update(f"{item.state}.{name}" for name in item.missing)
             return
         if item.state == "listing":
             self.listings_parsed.add(item.url)
         elif item.state == "vendor":
             self.vendors_parsed.add(item.url)
+
+    def drift(self) -> list[str]:
+        """Loud failure when a kind's pages stop matching the blueprint (the market changed
+        its template): a run of mostly empty records must not pass for a market change."""
+        reasons = []
+        for kind, limit in sorted(self.drift_limits.items()):
+            pages, failed = self.by_state[kind], self.failed_by_kind[kind]
+            if failed and failed > limit * pages:
+                fields = [f for f, _ in self.missing_fields.most_common() if f.startswith(kind)]
+                reasons.append(
+                    f"template drift on {kind} pages: {failed} of {pages} failed extraction "
+                    f"(over {limit:.0%}); fields not found: {', '.join(fields) or 'none named'}"
+                )
+        return reasons
 
     def expected_total(self, kind: str) -> int:
         return sum(count for (k, _), count in self.expected.items() if k == kind)
@@ -87,6 +109,9 @@ class RunAccounting:
         if refusals:
             return "failed", list(refusals)
         content = sum(self.by_state[s] for s in CONTENT_STATES)
+        drift = self.drift()
+        if drift:
+            return "failed", drift
         stopped = [f"crawl stopped early: {close_reason}"] if close_reason != "finished" else []
         if not (self.listings_parsed or self.vendors_parsed):
             nothing = f"no listing or vendor page was parsed ({content} content pages)"

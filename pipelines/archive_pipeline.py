@@ -102,6 +102,11 @@ class ArchivePipeline:
         self.archive = Archive(self._database())
         self.archive.ensure_indexes()
         self.parser_version = parser_version(source)
+        self.accounting.drift_limits = {
+            kind: blueprint.max_failed_share
+            for kind, blueprint in source.pages.items()
+            if kind in ("listing", "vendor")
+        }
         self.run: RunRef = self.archive.open_run(
             source.id,
             parser_version=self.parser_version,

@@ -91,7 +91,9 @@ def test_unreachable_site_fails_the_run_with_the_reason(crawl_env: Any) -> None:
     assert "why: no listing or vendor page was parsed" in history.stdout
 
 
-def test_pages_failing_extraction_are_recorded_and_the_rest_archived(crawl_env: Any) -> None:
+def test_template_drift_fails_the_run_loudly_and_archives_no_empty_record(
+    crawl_env: Any,
+) -> None:
     env, db, sources = crawl_env
     demo = sources / "demo.yaml"
     # The market "changed its template": vendor names moved, so the required field is gone.
@@ -102,10 +104,14 @@ def test_pages_failing_extraction_are_recorded_and_the_rest_archived(crawl_env: 
     with FixtureServer(market="demo", day=1) as server:
         base = server.url
         result = _crawl(env, "--mirror", base)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]
     run = db.runs.find_one({"_id": "demo:000001"})
-    assert run["status"] == "partial"
-    assert "30 content page(s) failed extraction" in run["reasons"]
+    assert run["status"] == "failed"
+    assert run["reasons"] == [
+        "template drift on vendor pages: 30 of 30 failed extraction (over 20%); "
+        "fields not found: vendor.name"
+    ]
+    assert "why: template drift on vendor pages" in result.stdout
     events = list(db.run_events.find({"run": "demo:000001", "kind": "extraction"}))
     assert len(events) == 30
     assert all(e["url"].startswith(base + "/vendor/") for e in events)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,6 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import argparse
-
-    from crawler.sources.model import Source
 
 
 def cmd_fixtures_serve(args: argparse.Namespace) -> int:
@@ -59,6 +56,7 @@ def cmd_fixtures_truth(args: argparse.Namespace) -> int:
 def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
     """Fetch one page and save it as a replay case; a Tor source's page is fetched via Tor."""
     from crawler.middlewares.onion_guard import is_onion
+    from crawler.one_page import fetch_page
     from crawler.replay import PAGES_DIR, save_case
     from crawler.sources.loader import load_source
     from crawler.tor.config import TorConfigError
@@ -82,7 +80,7 @@ def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
         return 2
     fetched_at = datetime.now(UTC)
     try:
-        status, headers, body = _fetch(source, args.url)
+        status, headers, body = fetch_page(source, args.url)
     except (TorUnavailable, TorConfigError) as error:
         print(f"darkarchive: no usable Tor: {error}", file=sys.stderr)
         return 1
@@ -102,32 +100,3 @@ def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
     )
     print(f"saved {args.url} as {case_dir}; review {case_dir / 'output.json'}")
     return 0
-
-
-def _fetch(source: Source, url: str) -> tuple[int, dict[str, str], bytes]:
-    """One GET as the crawler would send it: via Tor for a Tor source, never redirected."""
-    import httpx2
-
-    from crawler.settings import USER_AGENT
-
-    with ExitStack() as stack:
-        proxy = None
-        if source.network == "tor":
-            from crawler.commands.tor import show_progress
-            from crawler.tor.config import load_tor_config
-            from crawler.tor.service import open_tor
-            from crawler.tor.socks_errors import teach_socks_client
-
-            teach_socks_client()
-            endpoint = stack.enter_context(open_tor(load_tor_config(), show_progress))
-            proxy = endpoint.proxy_for(source.socks_username)
-        client = stack.enter_context(
-            httpx2.Client(
-                proxy=proxy, timeout=60, trust_env=False, headers={"User-Agent": USER_AGENT}
-            )
-        )
-        try:
-            response = client.get(url)
-        except httpx2.HTTPError as error:
-            raise OSError(str(error) or type(error).__name__) from error
-        return response.status_code, dict(response.headers), response.content

@@ -102,6 +102,9 @@ class PageBlueprint(_Strict):
     lists: dict[str, ListRule] = Field(default_factory=dict)
     page_object: str | None = None
     min_field_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: share of this kind's pages that may fail extraction before the run fails as a
+    #: template drift; a few odd pages are the market's, most of them are our blueprint's
+    max_failed_share: float = Field(default=0.2, ge=0.0, le=1.0)
 
 
 class LinkRules(_Strict):

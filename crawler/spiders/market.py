@@ -14,6 +14,7 @@ from crawler.items import PageItem
 from crawler.middlewares.onion_guard import is_onion
 from crawler.pages import read_page
 from crawler.session import session_cookies
+from crawler.session_store import load_session
 from crawler.sources.loader import load_source
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class MarketSpider(scrapy.Spider):
             handler = crawler.settings.get("TOR_DOWNLOAD_HANDLER")
             handlers = {"http": handler, "https": handler}
             crawler.settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
+        stored = load_session(spider.source.id)
+        if stored is not None and stored.user_agent:  # the cookie works with its browser's UA
+            crawler.settings.set("USER_AGENT", stored.user_agent, priority="spider")
         polite = spider.source.politeness
         for key, value in {
             "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency,
@@ -107,6 +111,8 @@ class MarketSpider(scrapy.Spider):
         item = read_page(self.source, response, response.meta["kind"])
         yield item
         for rule, urls in item.links.items():
+            if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):
+                continue  # a "next" page with nothing on it: the end, or a pagination trap
             for url in urls:
                 yield self._request(url, FOLLOW_KIND[rule])
 

@@ -1,0 +1,190 @@
+"""Pages that are not content get an answer before the spider sees them.
+
+A market under load or defending itself answers with a DDoS queue, a 429 or 503, a
+CAPTCHA or a login page, often with HTTP 200. Each response's page state is decided here
+with the source's own detectors (`crawler.pagestate`), and then:
+
+- a queue page is waited out (its meta-refresh delay) and the same URL asked again, with
+  the pass cookie the queue handed out;
+- `rate_limited` and `maintenance` pages are asked again after a jittered backoff that
+  honours `Retry-After`;
+- a CAPTCHA is asked again a few times after a backoff (no CAPTCHA is ever solved);
+- a login wall means the session is gone: the source is paused, the crawl stops instead
+  of collecting login pages, and the team is told (run status, log line, notify command).
+
+Whatever is still a challenge after its retries reaches the spider and is recorded with
+its state; it is never extracted as content. Every decision is a run event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shlex
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+from scrapy.http import TextResponse
+from scrapy.utils.defer import deferred_from_coro
+
+from crawler.backoff import backoff_delay, parse_retry_after
+from crawler.pagestate import classify
+from crawler.session_store import mark_session
+from crawler.signals import run_event
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+    from crawler.sources.model import Source
+
+logger = logging.getLogger(__name__)
+
+_REFRESH = re.compile(r"^\s*(\d+(?:\.\d+)?)")
+
+
+class ChallengeHandling:
+    """Downloader middleware, after the cookie middleware has taken the response's cookies."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.queue_waits = settings.getint("CHALLENGE_QUEUE_WAITS", 5)
+        self.queue_max_wait = settings.getfloat("CHALLENGE_QUEUE_MAX_WAIT", 60.0)
+        self.backoff_retries = settings.getint("CHALLENGE_BACKOFF_RETRIES", 5)
+        self.captcha_retries = settings.getint("CHALLENGE_CAPTCHA_RETRIES", 2)
+        self.backoff_base = settings.getfloat("CHALLENGE_BACKOFF_BASE", 1.0)
+        self.backoff_max = settings.getfloat("CHALLENGE_BACKOFF_MAX", 300.0)
+        self.notify_command = settings.get("NOTIFY_COMMAND") or os.environ.get(
+            "DARKARCHIVE_NOTIFY_COMMAND", ""
+        )
+        self.paused: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ChallengeHandling:
+        return cls(crawler)
+
+    @property
+    def source(self) -> Source:
+        return self.crawler.spider.source  # type: ignore[union-attr]
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        source = getattr(self.crawler.spider, "source", None)
+        if source is None or request.meta.get("dont_challenge"):
+            return response
+        state = classify(source, response, request.meta.get("kind", "index"))
+        if state == "queue":
+            return await self._wait_in_queue(request, response)
+        if state in ("rate_limited", "maintenance"):
+            retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
+            return await self._back_off(request, response, state, self.backoff_retries, retry_after)
+        if state == "captcha":
+            return await self._back_off(request, response, state, self.captcha_retries, None)
+        if state == "login_wall":
+            self._pause(request, response)
+        return response
+
+    async def _wait_in_queue(self, request: Request, response: Response) -> Request | Response:
+        waits = request.meta.get("queue_waits", 0)
+        if waits >= self.queue_waits:
+            self._record(f"still queued after {waits} waits; recorded as a queue page", request)
+            return response
+        delay = min(self.queue_max_wait, _refresh_seconds(response) or 5.0)
+        self._record(f"DDoS queue: waiting {delay:.1f} s, then asking again", request)
+        await asyncio.sleep(delay)
+        return self._again(request, queue_waits=waits + 1)
+
+    async def _back_off(
+        self,
+        request: Request,
+        response: Response,
+        state: str,
+        retries: int,
+        retry_after: float | None,
+    ) -> Request | Response:
+        attempt = request.meta.get("challenge_retries", 0) + 1
+        if attempt > retries:
+            self._record(f"{state} after {retries} retries; recorded as such", request)
+            return response
+        delay = backoff_delay(
+            attempt, base=self.backoff_base, cap=self.backoff_max, retry_after=retry_after
+        )
+        told = f", Retry-After {retry_after:g} s" if retry_after is not None else ""
+        self._record(
+            f"{state} (HTTP {response.status}{told}): retry {attempt}/{retries} in {delay:.1f} s",
+            request,
+        )
+        self._count(f"challenges/{state}")
+        await asyncio.sleep(delay)
+        return self._again(request, challenge_retries=attempt)
+
+    def _again(self, request: Request, **counters: int) -> Request:
+        return request.replace(dont_filter=True, meta={**request.meta, **counters})
+
+    def _pause(self, request: Request, response: Response) -> None:
+        """The session is dead: stop asking, and tell the team once."""
+        if self.paused is not None:
+            return
+        self.paused = (
+            f"source {self.source.id} paused: a login page at {response.url} means the "
+            "session expired or was never valid; set a fresh one with "
+            f"`darkarchive session set {self.source.id}`"
+        )
+        logger.error("%s; stopping the crawl", self.paused)
+        self._record(self.paused, request, kind="session")
+        run = self.crawler.stats.get_value("darkarchive/run_id", "")  # type: ignore[union-attr]
+        mark_session(self.source.id, "expired", f"login page at {response.url} in run {run}")
+        self._notify()
+        self.crawler.stats.set_value("darkarchive/paused", self.paused)  # type: ignore[union-attr]
+        deferred_from_coro(
+            self.crawler.engine.close_spider_async(reason="session_expired")  # type: ignore[union-attr]
+        )
+
+    def _notify(self) -> None:
+        """Run the team's notify command (a mail, a chat hook) with what happened."""
+        if not self.notify_command:
+            return
+        env = {
+            **os.environ,
+            "DARKARCHIVE_EVENT": "session_expired",
+            "DARKARCHIVE_SOURCE": self.source.id,
+            "DARKARCHIVE_RUN": str(self.crawler.stats.get_value("darkarchive/run_id", "")),  # type: ignore[union-attr]
+            "DARKARCHIVE_REASON": self.paused or "",
+        }
+        try:
+            subprocess.Popen(  # the team's own command, from its environment
+                shlex.split(self.notify_command), env=env, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            logger.error("notify command failed: %s", exc)
+            self._record(f"notify command failed: {exc}", None, kind="session")
+            return
+        self._record("the team was notified (notify command)", None, kind="session")
+
+    def _record(self, reason: str, request: Request | None, kind: str = "challenge") -> None:
+        self.crawler.signals.send_catch_log(
+            run_event,
+            kind=kind,
+            reason=reason,
+            url=request.url if request is not None else None,
+            detail={},
+        )
+
+    def _count(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
+
+
+def _refresh_seconds(response: Response) -> float | None:
+    """The delay of `<meta http-equiv="refresh" content="N">`, or of a Refresh header."""
+    header = response.headers.get(b"Refresh")
+    content: Any = header.decode("latin-1") if header else None
+    if content is None and isinstance(response, TextResponse):
+        content = response.xpath(
+            "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content"
+        ).get()
+    match = _REFRESH.match(content or "")
+    return float(match.group(1)) if match else None
