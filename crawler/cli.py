@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     crawl = commands.add_parser("crawl", help="crawl one source into the archive")
     crawl.add_argument("source", help="source id (config/sources/<id>.yaml) or a YAML path")
-    crawl.add_argument("--mirror", default="", help="base URL to crawl instead of the mirrors")
+    crawl.add_argument(
+        "--mirror", action="append", default=[],
+        help="base URL to crawl instead of the source's mirrors (repeat for several)",
+    )  # fmt: skip
     crawl.add_argument("--resume", default="", help="run id to resume instead of a new run")
     crawl.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE",

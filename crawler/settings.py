@@ -43,6 +43,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.tor_health.TorCircuitHealth": 560,
     # Responses pass it after cookies (700) were stored and bodies decompressed (590).
     "crawler.middlewares.challenges.ChallengeHandling": 580,
+    # Exceptions reach it after the retry middleware (550) has given up on a mirror.
+    "crawler.middlewares.mirrors.MirrorFailover": 540,
 }
 
 ITEM_PIPELINES = {
@@ -70,5 +72,7 @@ TOR_BACKOFF_BASE = 1.0  # seconds; a failed request waits up to base·2^attempt 
 TOR_BACKOFF_MAX = 60.0
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# A page is the same page on every mirror of a source: fetched once.
+REQUEST_FINGERPRINTER_CLASS = "crawler.middlewares.mirrors.MirrorBlindFingerprinter"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -25,6 +25,12 @@ def _without_query(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _page_key(url: str) -> str:
+    """A page whatever mirror served it: its path and query."""
+    parts = urlsplit(url)
+    return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
 @dataclass
 class RunAccounting:
     """Counters kept while a run goes; `verdict` turns them into a status and reasons."""
@@ -51,25 +57,26 @@ class RunAccounting:
         self.problems += len(item.problems)
         for kind, count in item.expected.items():
             # Paginated indexes repeat their total on every page: count it once.
-            slot = (kind, _without_query(item.url))
+            slot = (kind, _page_key(_without_query(item.url)))
             self.expected[slot] = max(self.expected.get(slot, 0), count)
         if item.state == "index":
-            self.listing_links.update(item.links.get("listing", []))
-        self.vendor_links.update(item.links.get("vendor", []))
+            self.listing_links.update(map(_page_key, item.links.get("listing", [])))
+        self.vendor_links.update(map(_page_key, item.links.get("vendor", [])))
+        page = _page_key(item.url)
         # A listing or vendor page that yields no record (a missing id or field, drift, a
         # value that cannot be stored) failed extraction, whatever the reason.
         entity_page = item.state in ("listing", "vendor")
         if item.state not in CONTENT_STATES or item.missing or (entity_page and not item.records):
-            self.failed_pages.add(item.url)
+            self.failed_pages.add(page)
             if item.state in CONTENT_STATES:
                 self.extraction_failures += 1
                 self.failed_by_kind[item.state] += 1
                 self.missing_fields.update(f"{item.state}.{name}" for name in item.missing)
             return
         if item.state == "listing":
-            self.listings_parsed.add(item.url)
+            self.listings_parsed.add(page)
         elif item.state == "vendor":
-            self.vendors_parsed.add(item.url)
+            self.vendors_parsed.add(page)
 
     def drift(self) -> list[str]:
         """Loud failure when a kind's pages stop matching the blueprint (the market changed

@@ -111,7 +111,11 @@ class ArchivePipeline:
             source.id,
             parser_version=self.parser_version,
             started_at=datetime.now(UTC),
-            config={"mirror": self.spider.mirror, "network": source.network},  # type: ignore[attr-defined]
+            config={
+                "mirror": self.spider.mirror,  # type: ignore[attr-defined]
+                "mirrors": self.spider.mirrors,  # type: ignore[attr-defined]
+                "network": source.network,
+            },
             resume=self.resume,
         )
         self.crawler.stats.set_value("darkarchive/run_id", self.run.run_id)  # type: ignore[union-attr]

@@ -54,7 +54,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             key, _, value = pair.partition("=")
             overrides[key] = value
         started = time.monotonic()
-        stats = run_crawls([CrawlJob(args.source, args.mirror)], crawl_settings(overrides))
+        stats = run_crawls(
+            [CrawlJob(args.source, ",".join(args.mirror))], crawl_settings(overrides)
+        )
         elapsed = time.monotonic() - started
         final = stats[0] if stats else {}
         run_id, status = final.get("darkarchive/run_id"), final.get("darkarchive/run_status")

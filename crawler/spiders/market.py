@@ -32,11 +32,12 @@ FOLLOW_KIND = {"index": "index", "pagination": "index", "listing": "listing", "v
 
 
 class MarketSpider(scrapy.Spider):
-    """`scrapy crawl market -a source=<id> [-a mirror=URL]`."""
+    """`scrapy crawl market -a source=<id> [-a mirror=URL[,URL…]]`."""
 
     name = "market"
     source: Source
-    mirror: str
+    mirror: str  # the one in use; the failover middleware moves on when it dies
+    mirrors: list[str]
     allowed_domains: list[str]
 
     def __init__(self, source: str = "", mirror: str = "", *args: Any, **kwargs: Any) -> None:
@@ -44,15 +45,16 @@ class MarketSpider(scrapy.Spider):
         if not source:
             raise ValueError("which source? pass -a source=<id> (a file in config/sources/)")
         self.source_id = source
-        self.mirror_override = mirror.rstrip("/")
+        self.mirror_override = [m.strip().rstrip("/") for m in mirror.split(",") if m.strip()]
         self.refusals: list[str] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketSpider:
         spider: MarketSpider = super().from_crawler(crawler, *args, **kwargs)
         spider.source = load_source(spider.source_id)
-        spider.mirror = spider.mirror_override or spider.source.mirrors[0]
-        spider.allowed_domains = [urlparse(spider.mirror).hostname or ""]
+        spider.mirrors = spider.mirror_override or list(spider.source.mirrors)
+        spider.mirror = spider.mirrors[0]
+        spider.allowed_domains = [urlparse(m).hostname or "" for m in spider.mirrors]
         if spider.source.network == "tor":
             spider.allowed_domains += spider.source.tor.allow_hosts
             handler = crawler.settings.get("TOR_DOWNLOAD_HANDLER")
@@ -73,9 +75,10 @@ class MarketSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        if is_onion(self.mirror) and self.source.network != "tor":
+        onions = [m for m in self.mirrors if is_onion(m)]
+        if onions and self.source.network != "tor":
             self._refuse(
-                f"mirror {self.mirror} is an onion service; {self.source.id} is not a Tor source"
+                f"mirror {onions[0]} is an onion service; {self.source.id} is not a Tor source"
             )
             return
         if self.source.network == "tor":
@@ -96,11 +99,21 @@ class MarketSpider(scrapy.Spider):
         self.refusals.append(f"{reason}: nothing was fetched")
         logger.error("%s", self.refusals[-1])
 
+    def on_mirror(self, url: str) -> str:
+        """`url` moved to the mirror in use, if it points at another mirror of the source."""
+        parts = urlparse(url)
+        for mirror in self.mirrors:
+            base = urlparse(mirror)
+            if (parts.scheme, parts.netloc) == (base.scheme, base.netloc) and mirror != self.mirror:
+                current = urlparse(self.mirror)
+                return parts._replace(scheme=current.scheme, netloc=current.netloc).geturl()
+        return url
+
     def _request(
         self, url: str, kind: str, cookies: dict[str, str] | None = None
     ) -> scrapy.Request:
         return scrapy.Request(
-            url,
+            self.on_mirror(url),
             callback=self.parse_page,
             errback=self.on_error,
             cookies=cast("dict[str | bytes, str | bytes | bool | float | int]", cookies or {}),

@@ -1,0 +1,114 @@
+"""When a mirror dies mid-crawl, carry on with the next one instead of losing the crawl.
+
+Markets run several mirrors because mirrors die. A request that could not even connect (or
+timed out) after Scrapy's own retries moves the spider to the next live mirror and is sent
+there, path unchanged; later requests follow (the spider rewrites links to the mirror in
+use). The request fingerprint ignores which mirror a URL names, so a page fetched on one
+mirror is not fetched again on another. Each switch is a run event.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
+from scrapy.utils.request import RequestFingerprinter
+from twisted.internet.error import ConnectionRefusedError as TwistedRefused
+from twisted.internet.error import TCPTimedOutError, TimeoutError
+
+from crawler.signals import run_event
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+UNREACHABLE = (
+    ConnectionRefusedError,
+    TwistedRefused,
+    TCPTimedOutError,
+    TimeoutError,
+    DownloadTimeoutError,
+    DownloadConnectionRefusedError,
+    CannotResolveHostError,
+)
+
+
+class MirrorFailover:
+    """Downloader middleware; its `process_exception` runs after the retry middleware gave up."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.dead: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MirrorFailover:
+        return cls(crawler)
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        spider = self.crawler.spider
+        mirrors: list[str] = getattr(spider, "mirrors", [])
+        if len(mirrors) < 2 or not isinstance(exception, UNREACHABLE):
+            return None
+        failed = _mirror_of(request.url, mirrors)
+        if failed is None:
+            return None
+        if failed == spider.mirror:  # type: ignore[union-attr]
+            self.dead.add(failed)
+            alive = [m for m in mirrors if m not in self.dead]
+            if not alive:
+                self._record(f"every mirror is unreachable, the last {failed}", request.url)
+                return None
+            spider.mirror = alive[0]  # type: ignore[union-attr]
+            self._record(
+                f"mirror {failed} unreachable ({type(exception).__name__}); "
+                f"switching to {alive[0]}",
+                request.url,
+            )
+            logger.warning("mirror %s unreachable; switching to %s", failed, alive[0])
+        elif spider.mirror in self.dead:  # type: ignore[union-attr]
+            return None
+        moved: str = spider.on_mirror(request.url)  # type: ignore[union-attr]
+        meta = {k: v for k, v in request.meta.items() if k != "retry_times"}
+        return request.replace(url=moved, meta=meta)
+
+    def _record(self, reason: str, url: str) -> None:
+        self.crawler.signals.send_catch_log(
+            run_event, kind="mirror", reason=reason, url=url, detail={}
+        )
+
+
+def _mirror_of(url: str, mirrors: list[str]) -> str | None:
+    parts = urlparse(url)
+    for mirror in mirrors:
+        base = urlparse(mirror)
+        if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+            return mirror
+    return None
+
+
+class MirrorBlindFingerprinter:
+    """Request fingerprints that name the source's mirrors as one host."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.default = RequestFingerprinter(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MirrorBlindFingerprinter:
+        return cls(crawler)
+
+    def fingerprint(self, request: Request) -> bytes:
+        mirrors: list[str] = getattr(self.crawler.spider, "mirrors", [])
+        if len(mirrors) > 1 and _mirror_of(request.url, mirrors) is not None:
+            parts = urlparse(request.url)
+            canonical = parts._replace(scheme="mirror", netloc="mirror").geturl()
+            return self.default.fingerprint(request.replace(url=canonical))
+        return self.default.fingerprint(request)
