@@ -66,6 +66,8 @@ def utc(*args: int) -> datetime:
         ("vor einem Tag", ("de",), None, utc(2026, 1, 14), utc(2026, 1, 15), "day"),
         ("vor 2 Wochen", ("de",), None, utc(2025, 12, 26), utc(2026, 1, 2), "week"),
         ("vor einer Woche", ("de",), None, utc(2026, 1, 2), utc(2026, 1, 9), "week"),
+        ("vor 5 Wochen", ("de",), None, utc(2025, 12, 5), utc(2025, 12, 12), "week"),
+        ("vor 2 Stunden", ("de",), None, utc(2026, 1, 15, 8), utc(2026, 1, 15, 9), "hour"),
         ("vor einem Monat", ("de",), None, utc(2025, 11, 16), utc(2025, 12, 16), "month"),
         ("vor 2 Jahren", ("de",), None, utc(2023, 1, 16), utc(2024, 1, 16), "year"),
         # absolute days
@@ -77,6 +79,8 @@ def utc(*args: int) -> datetime:
         ("12.01.2026", ("de",), None, utc(2026, 1, 12), utc(2026, 1, 13), "day"),
         ("01/12/2026", ("en",), "MDY", utc(2026, 1, 12), utc(2026, 1, 13), "day"),
         ("14. März 2024", ("de",), None, utc(2024, 3, 14), utc(2024, 3, 15), "day"),
+        ("4. März 2026", ("de",), "DMY", utc(2026, 3, 4), utc(2026, 3, 5), "day"),
+        ("28. Februar 2025", ("de",), "DMY", utc(2025, 2, 28), utc(2025, 3, 1), "day"),
         ("29 Feb 2024", ("en",), None, utc(2024, 2, 29), utc(2024, 3, 1), "day"),
         # labelled fields: dateparser's search finds the date among the words
         ("Member since 14 Mar 2024", ("en",), None, utc(2024, 3, 14), utc(2024, 3, 15), "day"),

@@ -167,7 +167,11 @@ def test_a_tor_crawl_carries_the_source_username_and_the_unresolved_onion(
     run = db.runs.find_one({"_id": "demo:000001"})
     assert run is not None
     assert run["status"] == "complete", run.get("reasons")
-    assert run["config"] == {"mirror": f"http://{onion}", "network": "tor"}
+    assert run["config"] == {
+        "mirror": f"http://{onion}",
+        "mirrors": [f"http://{onion}"],
+        "network": "tor",
+    }
     assert db.listings.count_documents({}) == 340
 
 

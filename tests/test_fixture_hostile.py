@@ -1,0 +1,494 @@
+"""The fixture server fights back as real markets do, over real HTTP on loopback.
+
+Rows come from what crawlers meet on dark-web markets: login walls and sessions that expire
+mid-crawl, DDoS-filter queues, CAPTCHAs, 429/503 storms with Retry-After, slow and hung
+answers, maintenance pages, a mirror that dies mid-crawl and pagination that never ends.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx2 as httpx
+import pytest
+from parsel import Selector
+
+from fixtures.hostile import OUTCOMES, Hostility
+from fixtures.market import build_world
+from fixtures.market.render import PAGE_SIZE
+from fixtures.server import FixtureServer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+WORLD = build_world("demo", 1)
+LISTING = next(iter(WORLD.listings))
+VENDOR = next(iter(WORLD.vendors))
+# The leaf with the most listings (several pages) and a parent category (one empty page).
+DEEP = max(WORLD.categories, key=lambda slug: len(WORLD.listings_in(slug)))
+DEEP_PAGES = -(-len(WORLD.listings_in(DEEP)) // PAGE_SIZE)
+PARENT = WORLD.top_categories()[0].slug
+SESSION = {"session": "s3cr3t"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def page(self) -> Selector:
+        return Selector(text=self.body.decode("utf-8"))
+
+    @property
+    def title(self) -> str:
+        return self.page.css("title::text").get("")
+
+
+def _get(server: FixtureServer, path: str = "/", cookies: dict[str, str] | None = None) -> Reply:
+    cookie = "; ".join(f"{name}={value}" for name, value in (cookies or {}).items())
+    request = urllib.request.Request(
+        server.url + path, headers={"Cookie": cookie} if cookie else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read())
+
+
+def _outcome(reply: Reply) -> str:
+    """What a crawler's page-state guard would see (the detectors of config/sources/demo.yaml)."""
+    page = reply.page
+    if reply.status == 429:
+        return "429"
+    if reply.status == 503:
+        return "maintenance" if b"down for maintenance" in reply.body else "503"
+    if page.css("form#login"):
+        return "login"
+    if page.css("div#queue"):
+        return "queue"
+    if page.css("form.captcha, img.captcha"):
+        return "captcha"
+    assert reply.status == 200, reply.status
+    return "content"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., FixtureServer]]:
+    started: list[FixtureServer] = []
+
+    def start(hostility: Hostility | None = None) -> FixtureServer:
+        server = FixtureServer(market="demo", day=1, hostility=hostility).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+CHALLENGES = [
+    # id, hostility, cookies, status, headers, CSS markers, title, stats key
+    (
+        "login wall, no cookie",
+        Hostility(session_cookie="s3cr3t"),
+        {},
+        200,
+        {"Set-Cookie": None, "Location": None},
+        [
+            'form#login[method="post"][action="/login"]',
+            'form#login input[name="username"]',
+            'form#login input[type="password"][name="password"]',
+        ],
+        "Login | Demo Market",
+        "login",
+    ),
+    (
+        "login wall, wrong cookie",
+        Hostility(session_cookie="s3cr3t"),
+        {"session": "guessed"},
+        200,
+        {"Location": None},
+        ["form#login"],
+        "Login | Demo Market",
+        "login",
+    ),
+    (
+        "login wall, right cookie",
+        Hostility(session_cookie="s3cr3t"),
+        SESSION,
+        200,
+        {},
+        ["header a.logo", "nav.categories a.category"],
+        "Home | Demo Market",
+        "content",
+    ),
+    (
+        "DDoS queue",
+        Hostility(queue_seconds=2.5),
+        {},
+        200,
+        {"Set-Cookie": "queue_pass=pass-000001; Path=/", "Retry-After": None},
+        ['meta[http-equiv="refresh"][content="3"]', "div#queue"],
+        "Please wait | DDoS protection",
+        "queue",
+    ),
+    (
+        "captcha",
+        Hostility(captcha_every=1),
+        {},
+        200,
+        {},
+        ['form.captcha img.captcha[src="/captcha.png"]'],
+        "Security check | Demo Market",
+        "captcha",
+    ),
+    (
+        "429 storm",
+        Hostility(rate_limit=(1, 5), retry_after=7),
+        {},
+        429,
+        {"Retry-After": "7"},
+        [],
+        "429 Too many requests",
+        "429",
+    ),
+    (
+        "503 storm",
+        Hostility(unavailable=(1, 5)),
+        {},
+        503,
+        {"Retry-After": "1"},
+        [],
+        "503 Service temporarily unavailable",
+        "503",
+    ),
+    (
+        "maintenance",
+        Hostility(maintenance=True),
+        {},
+        503,
+        {"Retry-After": None},
+        [],
+        "Maintenance | Demo Market",
+        "maintenance",
+    ),
+    ("all off", Hostility(), {}, 200, {}, ["nav.categories"], "Home | Demo Market", "content"),
+]
+
+
+@pytest.mark.parametrize(
+    ("hostility", "cookies", "status", "headers", "markers", "title", "outcome"),
+    [pytest.param(*row[1:], id=str(row[0])) for row in CHALLENGES],
+)
+def test_challenge_pages(
+    serve: Callable[..., FixtureServer],
+    hostility: Hostility,
+    cookies: dict[str, str],
+    status: int,
+    headers: dict[str, str | None],
+    markers: list[str],
+    title: str,
+    outcome: str,
+) -> None:
+    server = serve(hostility)
+    reply = _get(server, "/", cookies)
+    assert reply.status == status
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    for name, value in headers.items():
+        assert reply.headers.get(name) == value, name
+    for marker in markers:
+        assert reply.page.css(marker), marker
+    assert reply.title == title
+    assert _outcome(reply) == outcome
+    assert server.stats == {**dict.fromkeys(OUTCOMES, 0), outcome: 1}
+    text = reply.body.decode("utf-8")
+    assert ("Too many requests" in text) == (outcome == "429")
+    assert ("Service temporarily unavailable" in text) == (outcome == "503")
+    assert ("down for maintenance" in text) == (outcome == "maintenance")
+    if outcome != "content":
+        assert not reply.page.css("nav.categories, a.listing-link, a.vendor-link")
+
+
+C, LOGIN, CAPTCHA = "content", "login", "captcha"
+
+SEQUENCES = [
+    # id, hostility, cookies sent with every request, outcome of requests 1, 2, 3…
+    ("all off", Hostility(), {}, [C, C, C]),
+    ("captcha every 3rd", Hostility(captcha_every=3), {}, [C, C, CAPTCHA, C, C, CAPTCHA]),
+    ("429 on requests 2-3", Hostility(rate_limit=(2, 4)), {}, [C, "429", "429", C, C]),
+    ("503 on requests 1-2", Hostility(unavailable=(1, 3)), {}, ["503", "503", C]),
+    (
+        "maintenance before everything",
+        Hostility(maintenance=True, rate_limit=(1, 9), captcha_every=1, session_cookie="x"),
+        {},
+        ["maintenance"] * 3,
+    ),
+    (
+        "429 before 503 before captcha",
+        Hostility(rate_limit=(1, 3), unavailable=(2, 4), captcha_every=1),
+        {},
+        ["429", "429", "503", CAPTCHA],
+    ),
+    (
+        "captcha before login wall",
+        Hostility(captcha_every=2, session_cookie="s3cr3t"),
+        {},
+        [LOGIN, CAPTCHA, LOGIN, CAPTCHA],
+    ),
+    (
+        "challenges do not use up the session",
+        Hostility(session_cookie="s3cr3t", session_expires_after=3, captcha_every=2),
+        SESSION,
+        [C, CAPTCHA, C, CAPTCHA, C, CAPTCHA, LOGIN, CAPTCHA, LOGIN],
+    ),
+    (
+        "session expires after exactly 2 pages",
+        Hostility(session_cookie="s3cr3t", session_expires_after=2),
+        SESSION,
+        [C, C, LOGIN, LOGIN],
+    ),
+    (
+        "storms do not use up the session",
+        Hostility(session_cookie="s3cr3t", session_expires_after=1, unavailable=(1, 3)),
+        SESSION,
+        ["503", "503", C, LOGIN],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("hostility", "cookies", "expected"),
+    [pytest.param(*row[1:], id=str(row[0])) for row in SEQUENCES],
+)
+def test_request_sequences(
+    serve: Callable[..., FixtureServer],
+    hostility: Hostility,
+    cookies: dict[str, str],
+    expected: list[str],
+) -> None:
+    server = serve(hostility)
+    seen = [_outcome(_get(server, "/", cookies)) for _ in expected]
+    assert seen == expected
+    counts = {key: seen.count(key) for key in OUTCOMES}
+    assert server.stats == counts
+    assert server.requests_served == len(expected) == sum(server.stats.values())
+
+
+def test_session_expiry_is_counted_across_threads(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(session_cookie="s3cr3t", session_expires_after=10))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        seen = list(pool.map(lambda _: _outcome(_get(server, "/", SESSION)), range(30)))
+    assert seen.count(C) == 10
+    assert seen.count(LOGIN) == 20
+    assert _outcome(_get(server, f"/listing/{LISTING}", SESSION)) == LOGIN
+    assert server.stats["content"] == 10
+
+
+def test_queue_pass_is_valid_only_after_queue_seconds(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(queue_seconds=0.5))
+    first = _get(server)
+    assert _outcome(first) == "queue"
+    assert first.headers["Set-Cookie"] == "queue_pass=pass-000001; Path=/"
+    assert first.page.css('meta[http-equiv="refresh"]::attr(content)').get() == "1"
+    early = _get(server, "/", {"queue_pass": "pass-000001"})
+    assert _outcome(early) == "queue"
+    assert early.headers["Set-Cookie"] is None  # the same pass, not a new one
+    forged = _get(server, "/", {"queue_pass": "forged"})
+    assert forged.headers["Set-Cookie"] == "queue_pass=pass-000002; Path=/"
+    time.sleep(0.6)
+    assert _outcome(_get(server, "/", {"queue_pass": "pass-000001"})) == C
+    assert _outcome(_get(server, "/vendors", {"queue_pass": "pass-000002"})) == C
+    assert _outcome(_get(server)) == "queue"  # a new client queues too
+    assert server.stats["queue"] == 4
+
+
+def test_queue_lets_a_cookie_keeping_client_through(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(queue_seconds=0.5))
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        assert client.get("/").text.count('id="queue"') == 1
+        time.sleep(0.6)
+        reply = client.get(f"/listing/{LISTING}")
+    assert reply.status_code == 200
+    assert Selector(text=reply.text).css("h1.listing-title")
+
+
+def test_media_bypasses_challenges(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(maintenance=True, session_cookie="x", captcha_every=1))
+    with urllib.request.urlopen(f"{server.url}/photo/{LISTING}", timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.read().startswith(b"\x89PNG")
+    assert _outcome(_get(server)) == "maintenance"
+
+
+def test_slow_requests_are_delayed_then_answered(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(slow_every=2, slow_seconds=0.4))
+    elapsed, outcomes = [], []
+    for _ in range(4):
+        started = time.monotonic()
+        outcomes.append(_outcome(_get(server)))
+        elapsed.append(time.monotonic() - started)
+    assert outcomes == [C] * 4
+    assert elapsed[1] >= 0.4 and elapsed[3] >= 0.4
+    assert elapsed[0] < 0.3 and elapsed[2] < 0.3
+    assert server.stats["slow"] == 2 and server.stats["content"] == 4
+
+
+def test_hung_requests_close_without_a_response(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(hang_every=2, hang_seconds=0.3))
+    assert _outcome(_get(server)) == C
+    connection = http.client.HTTPConnection("127.0.0.1", server.bound_port, timeout=5)
+    started = time.monotonic()
+    connection.request("GET", "/")
+    with pytest.raises(http.client.RemoteDisconnected):
+        connection.getresponse()
+    connection.close()
+    assert time.monotonic() - started >= 0.3
+    assert _outcome(_get(server)) == C
+    assert server.stats["timeout"] == 1 and server.stats["content"] == 2
+
+
+def test_hung_request_times_the_client_out_and_stop_does_not_wait() -> None:
+    server = FixtureServer(hostility=Hostility(hang_every=1)).start()  # hangs for 30 s
+    try:
+        with pytest.raises(TimeoutError):
+            urllib.request.urlopen(server.url, timeout=0.3)
+    finally:
+        started = time.monotonic()
+        server.stop()
+    assert time.monotonic() - started < 2
+    assert server.stats["timeout"] == 1
+
+
+def test_mirror_dies_after_n_requests_and_revives(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(die_after=3))
+    port = server.bound_port
+    kept_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    kept_alive.request("GET", "/")
+    assert kept_alive.getresponse().read()
+    assert _outcome(_get(server)) == C
+    kept_alive.request("GET", "/vendors")  # the third request is answered, then it dies
+    third = kept_alive.getresponse()
+    assert (third.status, bool(third.read())) == (200, True)
+    for _ in range(2):
+        with pytest.raises(urllib.error.URLError) as refused:
+            _get(server)
+        assert isinstance(refused.value.reason, ConnectionRefusedError)
+    kept_alive.request("GET", "/")  # an open connection is closed unanswered
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        kept_alive.getresponse()
+    kept_alive.close()
+    assert server.stats["refused"] == 1
+    server.revive()
+    assert server.bound_port == port
+    assert [_outcome(_get(server)) for _ in range(4)] == [C] * 4  # it does not die twice
+    assert server.stats["content"] == 7
+    assert server.requests_served == 8
+
+
+def test_a_stopped_mirror_keeps_its_url() -> None:
+    server = FixtureServer(hostility=Hostility(die_after=1))
+    with pytest.raises(RuntimeError, match="not started"):
+        server.url  # noqa: B018
+    with server:
+        url = server.url
+        assert _outcome(_get(server)) == C
+        assert server.url == url  # dead, but still its address
+    assert server.url == url
+
+
+def _category(server: FixtureServer, slug: str, page: int) -> Selector:
+    reply = _get(server, f"/category/{slug}?page={page}")
+    assert reply.status == 200, (slug, page)
+    return reply.page
+
+
+def test_without_the_trap_the_last_page_has_no_next(serve: Callable[..., FixtureServer]) -> None:
+    server = serve()
+    assert DEEP_PAGES >= 3
+    assert _category(server, DEEP, DEEP_PAGES - 1).css("nav.pagination a.next")
+    assert not _category(server, DEEP, DEEP_PAGES).css("nav.pagination a.next")
+    assert _get(server, f"/category/{DEEP}?page={DEEP_PAGES + 1}").status == 404
+
+
+def test_pagination_trap_never_ends(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(pagination_trap=True))
+    path, seen, listings = f"/category/{DEEP}", 0, set()
+    for page in range(1, DEEP_PAGES + 4):
+        reply = _get(server, path)
+        assert reply.status == 200
+        cards = reply.page.css("div.listing-card a.listing-link::attr(href)").getall()
+        listings.update(cards)
+        assert (len(cards) == 0) == (page > DEEP_PAGES), page
+        assert reply.page.css("h1.category-title::text").get() == WORLD.categories[DEEP].name
+        assert reply.page.css("nav.categories a.category")  # the normal page frame
+        total = len(WORLD.listings_in(DEEP))
+        assert reply.page.css("p.result-count::text").re_first(r"of (\d+) listings") == str(total)
+        assert reply.page.css("nav.pagination span.current::text").get() == str(page)
+        path = reply.page.css("nav.pagination a.next::attr(href)").get("")
+        assert path == f"/category/{DEEP}?page={page + 1}"
+        seen += 1
+    assert listings == {f"/listing/{item.listing_id}" for item in WORLD.listings_in(DEEP)}
+    assert server.stats["trap"] == 3 and server.stats["content"] == seen
+    assert _category(server, PARENT, 1).css("nav.pagination a.next::attr(href)").get() == (
+        f"/category/{PARENT}?page=2"
+    )
+    assert _get(server, f"/category/{DEEP}?page=0").status == 404
+    assert _get(server, "/category/no-such-category?page=9").status == 404
+
+
+ALL_PAGES = [
+    "/",
+    "/vendors",
+    f"/category/{PARENT}",
+    *(f"/category/{DEEP}?page={page}" for page in range(1, DEEP_PAGES + 2)),
+    f"/listing/{LISTING}",
+    f"/vendor/{VENDOR}",
+    f"/photo/{LISTING}",
+    "/no/such/page",
+]
+
+
+def test_all_off_serves_byte_identical_pages(serve: Callable[..., FixtureServer]) -> None:
+    plain, harmless = serve(), serve(Hostility())
+    for path in ALL_PAGES:
+        ours, theirs = _get(plain, path), _get(harmless, path)
+        assert (ours.status, ours.body) == (theirs.status, theirs.body), path
+        assert sorted(ours.headers.items()) == sorted(theirs.headers.items()), path
+    assert harmless.stats == {**dict.fromkeys(OUTCOMES, 0), "content": len(ALL_PAGES)}
+
+
+def test_hostility_is_swapped_while_running(serve: Callable[..., FixtureServer]) -> None:
+    server = serve()
+    assert server.hostility == Hostility()
+    assert _outcome(_get(server)) == C
+    server.set_hostility(Hostility(maintenance=True))
+    assert _outcome(_get(server)) == "maintenance"
+    server.hostility = Hostility(captcha_every=2)  # request numbers start over
+    assert [_outcome(_get(server)) for _ in range(2)] == [C, CAPTCHA]
+    assert server.stats == {**dict.fromkeys(OUTCOMES, 0), C: 2, "maintenance": 1, CAPTCHA: 1}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"captcha_every": 0},
+        {"die_after": 0},
+        {"rate_limit": (3, 2)},
+        {"unavailable": (0, 2)},
+        {"session_expires_after": 3},  # without a session cookie
+        {"slow_seconds": -1.0},
+    ],
+)
+def test_nonsense_hostility_is_refused(settings: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="Hostility"):
+        Hostility(**settings)  # type: ignore[arg-type]
