@@ -80,8 +80,14 @@ def _links(source: Source, response: TextResponse) -> dict[str, list[str]]:
 def read_page(
     source: Source, response: Response, kind: str, *, fetched_at: datetime | None = None
 ) -> PageItem:
-    """Classify, then extract only when the page is the content page we asked for."""
-    state = classify(source, response, kind)
+    """Classify, then extract only when the page is the content page we asked for.
+
+    A live response was classified already by the challenge middleware (`page_state` in
+    its meta); a saved one is classified here.
+    """
+    request = response.request
+    known = request.meta.get("page_state") if request is not None else None
+    state = known or classify(source, response, kind)
     item = PageItem(
         source=source.id,
         url=response.url,

@@ -76,6 +76,7 @@ class ChallengeHandling:
         if source is None or request.meta.get("dont_challenge"):
             return response
         state = classify(source, response, request.meta.get("kind", "index"))
+        request.meta["page_state"] = state  # read_page need not classify it again
         if state == "queue":
             return await self._wait_in_queue(request, response)
         if state in ("rate_limited", "maintenance"):
@@ -122,7 +123,8 @@ class ChallengeHandling:
         return self._again(request, challenge_retries=attempt)
 
     def _again(self, request: Request, **counters: int) -> Request:
-        return request.replace(dont_filter=True, meta={**request.meta, **counters})
+        meta = {k: v for k, v in request.meta.items() if k != "page_state"}
+        return request.replace(dont_filter=True, meta={**meta, **counters})
 
     def _pause(self, request: Request, response: Response) -> None:
         """The session is dead: stop asking, and tell the team once."""
