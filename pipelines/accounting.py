@@ -59,7 +59,7 @@ class RunAccounting:
             # Paginated indexes repeat their total on every page: count it once.
             slot = (kind, _page_key(_without_query(item.url)))
             self.expected[slot] = max(self.expected.get(slot, 0), count)
-        if item.state == "index":
+        if item.state in ("index", "vendor"):  # a shop-style market lists under vendors
             self.listing_links.update(map(_page_key, item.links.get("listing", [])))
         self.vendor_links.update(map(_page_key, item.links.get("vendor", [])))
         page = _page_key(item.url)

@@ -73,3 +73,24 @@ def test_page_with_lists_reports_missing_required_fields_and_coverage() -> None:
     assert extraction.missing == ["price"]
     assert extraction.dropped_rows == ["tiers[1] dropped: price not found"]
     assert extraction.coverage == pytest.approx(3 / 4)
+
+
+def test_a_template_joins_several_groups_of_a_url_or_a_value() -> None:
+    """An id made of two URL parts (a vendor-shop market's `<vendor>-<n>`)."""
+    node = Selector(text="<p class='ref'>Ref: ACME / 0012</p>")
+    by_url = FieldRule(url_regex=r"/shop/([^/]+)/item/(\d+)", template="{1}-{2}")
+    assert extract_value(by_url, node, "http://m/shop/acme/item/12") == "acme-12"
+    by_text = FieldRule(css="p.ref::text", regex=r"(\w+) / (\d+)", template="{2}@{1}")
+    assert extract_value(by_text, node, "http://m/") == "0012@ACME"
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"css": "p", "template": "{1}"}, "a template needs a regex or url_regex"),
+        ({"url_regex": "/a/(b)", "template": "{2}"}, "names a group the pattern lacks"),
+    ],
+)
+def test_a_template_without_its_groups_is_refused(rule: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FieldRule.model_validate(rule)

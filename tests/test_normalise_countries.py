@@ -27,6 +27,9 @@ from pipelines.normalise import CountryError, NormaliseError, parse_countries, p
         ("The Netherlands", ("NL",)),
         ("Holland", ("NL",)),
         ("UK", ("GB",)),
+        # US short names joined with "and", from the grid fixture market's pages
+        ("USA, Canada and UK", ("US", "CA", "GB")),
+        ("Netherlands, Belgium, Italy, Switzerland and Norway", ("NL", "BE", "IT", "CH", "NO")),
         ("United Kingdom", ("GB",)),
         ("England", ("GB",)),
         ("USA", ("US",)),
@@ -62,6 +65,12 @@ from pipelines.normalise import CountryError, NormaliseError, parse_countries, p
         ("Griechenland, Ungarn und Luxemburg", ("GR", "HU", "LU")),
         ("Vereinigtes Königreich", ("GB",)),
         ("Neuseeland / Südafrika", ("NZ", "ZA")),
+        # French names, from the shop fixture market's pages
+        ("Pays-Bas", ("NL",)),
+        ("États-Unis, Pologne, Finlande, Royaume-Uni", ("US", "PL", "FI", "GB")),
+        ("Allemagne, Belgique, Tchéquie, Suède", ("DE", "BE", "CZ", "SE")),
+        ("Norvège / Autriche / Suisse", ("NO", "AT", "CH")),
+        ("Monde entier", ("*",)),
         ("Germany, germany, DE", ("DE",)),
         ("UK, USA, UK", ("GB", "US")),
         ("Trinidad and Tobago, Jamaica", ("TT", "JM")),

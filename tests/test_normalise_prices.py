@@ -61,6 +61,10 @@ D = Decimal
         ("0.00123 BTC ≈ 82,40 €", {}, D("0.00123"), "BTC"),
         ("≈ $82.40 (0.00123 BTC)", {}, D("82.40"), "USD"),
         ("$82.40 / 0.00123 BTC", {}, D("82.40"), "USD"),
+        # XMR first, dollar approximation beside it (the grid fixture market's tier prices)
+        ("0.781 XMR (≈ $133.90)", {"default_currency": "XMR"}, D("0.781"), "XMR"),
+        ("7.73 XMR (≈ $1,325.31)", {"decimal_separator": "."}, D("7.73"), "XMR"),
+        ("120 XMR", {"default_currency": "XMR"}, D("120"), "XMR"),
         # fiat
         ("≈ $301.50", {}, D("301.50"), "USD"),
         ("~$301.50", {}, D("301.50"), "USD"),

@@ -26,22 +26,29 @@ class Extraction:
     dropped_rows: list[str] = field(default_factory=list)
 
 
+def _kept(match: re.Match[str], template: str | None) -> str:
+    """The first group (or the whole match); with a template, "{1}-{2}" of its groups."""
+    if template is not None:
+        return template.format(match.group(0), *match.groups())
+    return match.group(1) if match.groups() else match.group(0)
+
+
 def _select(rule: FieldRule, node: Selector, url: str) -> list[str]:
     if rule.const is not None:
         return [rule.const]
     if rule.url_regex is not None:
         match = re.search(rule.url_regex, url)
-        return [match.group(1) if match and match.groups() else match.group(0)] if match else []
+        return [_kept(match, rule.template)] if match else []
     found = node.css(rule.css) if rule.css is not None else node.xpath(rule.xpath or "")
     return [v for v in found.getall() if v is not None]
 
 
-def _apply_regex(pattern: str, values: list[str]) -> list[str]:
+def _apply_regex(pattern: str, values: list[str], template: str | None = None) -> list[str]:
     kept = []
     for value in values:
         match = re.search(pattern, value, re.DOTALL)
         if match:
-            kept.append(match.group(1) if match.groups() else match.group(0))
+            kept.append(_kept(match, template))
     return kept
 
 
@@ -49,7 +56,7 @@ def extract_value(rule: FieldRule, node: Selector, url: str) -> str | list[str] 
     """One field: a list when the rule says `multiple`, else the first value or None."""
     values = _select(rule, node, url)
     if rule.regex is not None:
-        values = _apply_regex(rule.regex, values)
+        values = _apply_regex(rule.regex, values, rule.template)
     for name in rule.processors:
         if name == "join":
             values = [join(values)]

@@ -41,7 +41,8 @@ class FieldRule(_Strict):
     """How one field is read from a page: a selector, then an optional regex and processors.
 
     Exactly one of `css`, `xpath`, `url_regex` or `const` says where the value comes from;
-    `regex` keeps its first group (or the whole match); `processors` run in order.
+    `regex` keeps its first group (or the whole match), or with `template` ("{1}-{2}") a
+    combination of its groups (`url_regex` too); `processors` run in order.
     """
 
     css: str | None = None
@@ -49,6 +50,7 @@ class FieldRule(_Strict):
     url_regex: str | None = None
     const: str | None = None
     regex: str | None = None
+    template: str | None = None
     multiple: bool = False
     required: bool = False
     processors: tuple[str, ...] = ()
@@ -58,6 +60,18 @@ class FieldRule(_Strict):
         origins = [o for o in (self.css, self.xpath, self.url_regex, self.const) if o is not None]
         if len(origins) != 1:
             raise ValueError("give exactly one of css, xpath, url_regex or const")
+        if self.template is not None:
+            pattern = self.regex if self.regex is not None else self.url_regex
+            if pattern is None:
+                raise ValueError("a template needs a regex or url_regex whose groups it joins")
+            groups = re.compile(pattern).groups
+            try:
+                self.template.format(*["x"] * (groups + 1))
+            except (IndexError, KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"template {self.template!r} names a group the pattern lacks "
+                    f"({groups} group(s); use {{1}}..{{{groups}}})"
+                ) from exc
         return self
 
     @field_validator("regex", "url_regex")

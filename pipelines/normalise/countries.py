@@ -11,7 +11,7 @@ from pipelines.normalise.errors import CountryError
 WORLDWIDE = "*"
 EUROPE = "EU"  # a region, not a country: ISO reserves "EU" for the European Union
 
-# Names markets use that pycountry does not know (English and German), lower-cased.
+# Names markets use that pycountry does not know (English, German, French), lower-cased.
 ALIASES: dict[str, str] = {
     **dict.fromkeys(["uk", "u.k.", "great britain", "britain", "england", "scotland", "wales",
                      "northern ireland", "united kingdom", "großbritannien", "england/uk"], "GB"),
@@ -32,6 +32,13 @@ ALIASES: dict[str, str] = {
     "serbien": "RS", "weißrussland": "BY", "neuseeland": "NZ", "südafrika": "ZA",
     "brasilien": "BR", "mexiko": "MX", "indien": "IN", "marokko": "MA", "singapur": "SG",
     "südkorea": "KR", "tschechische republik": "CZ", "vereinigtes königreich": "GB",
+    # French
+    "pays-bas": "NL", "allemagne": "DE", "belgique": "BE", "royaume-uni": "GB",
+    "états-unis": "US", "etats-unis": "US", "australie": "AU", "espagne": "ES",
+    "italie": "IT", "pologne": "PL", "tchéquie": "CZ", "république tchèque": "CZ",
+    "autriche": "AT", "suisse": "CH", "suède": "SE", "danemark": "DK", "irlande": "IE",
+    "norvège": "NO", "finlande": "FI", "grèce": "GR", "hongrie": "HU",
+    **dict.fromkeys(["monde entier", "partout dans le monde"], WORLDWIDE),
     **dict.fromkeys(["eu", "europe", "european union", "europa", "europäische union"], EUROPE),
     **dict.fromkeys(["worldwide", "world wide", "world-wide", "ww", "anywhere", "global",
                      "worldwide shipping", "international", "weltweit", "everywhere"], WORLDWIDE),

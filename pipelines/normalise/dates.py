@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _NUMBER_WORDS: dict[str, int] = {
     "a": 1, "an": 1, "one": 1, "ein": 1, "eine": 1, "einem": 1, "einer": 1, "einen": 1,
     "two": 2, "zwei": 2, "three": 3, "drei": 3,
+    "un": 1, "une": 1, "deux": 2, "trois": 3,
 }  # fmt: skip
 _UNIT_WORDS: dict[str, str] = {
     **dict.fromkeys(["second", "seconds", "sec", "secs", "sekunde", "sekunden"], "minute"),
@@ -29,11 +30,17 @@ _UNIT_WORDS: dict[str, str] = {
     **dict.fromkeys(["week", "weeks", "w", "woche", "wochen"], "week"),
     **dict.fromkeys(["month", "months", "monat", "monate", "monaten"], "month"),
     **dict.fromkeys(["year", "years", "y", "jahr", "jahre", "jahren"], "year"),
+    **dict.fromkeys(["heure", "heures"], "hour"),
+    **dict.fromkeys(["jour", "jours"], "day"),
+    **dict.fromkeys(["semaine", "semaines"], "week"),
+    **dict.fromkeys(["mois"], "month"),
+    **dict.fromkeys(["an", "ans", "année", "années"], "year"),
 }
 # Whole-phrase words: days back from the base's calendar day ("last week" is 1 week ago).
 _DAY_WORDS: dict[str, int] = {
     "today": 0, "heute": 0, "yesterday": 1, "gestern": 1,
     "day before yesterday": 2, "the day before yesterday": 2, "vorgestern": 2,
+    "aujourd'hui": 0, "hier": 1, "avant-hier": 2,
 }  # fmt: skip
 _LAST_WORDS: dict[str, str] = {
     "last week": "week", "letzte woche": "week", "last month": "month",
@@ -45,6 +52,7 @@ _COUNT = r"(?P<n>\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) 
 _UNIT = r"(?P<unit>" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + ")"
 _AGO = re.compile(rf"(?<!\w){_COUNT}\s*{_UNIT}\.?\s+ago\b", re.IGNORECASE)
 _VOR = re.compile(rf"\bvor\s+{_COUNT}\s+{_UNIT}\b", re.IGNORECASE)
+_IL_Y_A = re.compile(rf"\bil\s+y\s+a\s+{_COUNT}\s+{_UNIT}\b", re.IGNORECASE)
 _WORDS = re.compile(
     r"(?<!\w)(?P<w>"
     + "|".join(
@@ -112,7 +120,7 @@ def parse_date(
 def _relative(text: str, base: datetime) -> DateInterval | None:
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
     word = _WORDS.search(text)
-    match = _AGO.search(text) or _VOR.search(text)
+    match = _AGO.search(text) or _VOR.search(text) or _IL_Y_A.search(text)
     if match:
         raw = match.group("n").lower()
         n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]

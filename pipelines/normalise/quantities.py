@@ -29,6 +29,7 @@ UNIT_ALIASES: dict[str, str] = {
             "unit", "units", "pill", "pills", "tab", "tabs", "tablet", "tablets", "cap", "caps",
             "capsule", "capsules", "blotter", "blotters", "piece", "pieces", "pcs", "pc",
             "pack", "packs", "stück", "stk", "stk.", "tabletten", "pillen", "kapseln",
+            "pièce", "pièces", "comprimé", "comprimés", "gélule", "gélules",
         ],
         "unit",
     ),
