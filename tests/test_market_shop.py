@@ -64,6 +64,9 @@ def test_the_market_has_the_variations_it_is_meant_to_test() -> None:
 def test_crawl_matches_ground_truth(exports: list[Any], day: int) -> None:
     export = exports[day - 1]
     assert export["run"]["status"] == "complete", export["run"]["reasons"]
+    data, counts = truth("shop", day), export["run"]["counts"]
+    assert counts["expected_listings"] == len(data["listings"])  # "100 articles" was read
+    assert counts["expected_vendors"] == len(data["vendors"])
     result = score("shop", day, export)
     assert result.perfect, result.report(f"shop day {day}")
     assert result.fields["feedback.date"][1] > 100
