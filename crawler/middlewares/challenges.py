@@ -32,7 +32,7 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.backoff import backoff_delay, parse_retry_after
 from crawler.pagestate import classify
 from crawler.session_store import mark_session
-from crawler.signals import run_event
+from crawler.signals import record_run_event
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -167,13 +167,7 @@ class ChallengeHandling:
         self._record("the team was notified (notify command)", None, kind="session")
 
     def _record(self, reason: str, request: Request | None, kind: str = "challenge") -> None:
-        self.crawler.signals.send_catch_log(
-            run_event,
-            kind=kind,
-            reason=reason,
-            url=request.url if request is not None else None,
-            detail={},
-        )
+        record_run_event(self.crawler, kind, reason, request.url if request is not None else None)
 
     def _count(self, key: str) -> None:
         if self.crawler.stats is not None:

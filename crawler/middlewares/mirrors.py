@@ -22,7 +22,7 @@ from scrapy.utils.request import RequestFingerprinter
 from twisted.internet.error import ConnectionRefusedError as TwistedRefused
 from twisted.internet.error import TCPTimedOutError, TimeoutError
 
-from crawler.signals import run_event
+from crawler.signals import record_run_event
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -80,9 +80,7 @@ class MirrorFailover:
         return request.replace(url=moved, meta=meta)
 
     def _record(self, reason: str, url: str) -> None:
-        self.crawler.signals.send_catch_log(
-            run_event, kind="mirror", reason=reason, url=url, detail={}
-        )
+        record_run_event(self.crawler, "mirror", reason, url)
 
 
 def _mirror_of(url: str, mirrors: list[str]) -> str | None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.signals import run_event
+from crawler.backoff import backoff_delay
+from crawler.signals import record_run_event
 from crawler.tor.control import TorControl, TorUnavailable
 from crawler.tor.endpoint import TorEndpoint
 from crawler.tor.socks_errors import classify
@@ -103,8 +103,7 @@ class TorCircuitHealth:
             await asyncio.sleep(self._backoff(attempt))
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, base·2^attempt], capped, so retries do not march."""
-        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_max)
 
     async def _new_identity(self, failure: TorFailure) -> None:
         """NEWNYM through the control port; tor's own 10 s rate limit is waited out."""
@@ -141,9 +140,7 @@ class TorCircuitHealth:
     def _record(
         self, kind: str, reason: str, url: str | None = None, detail: dict[str, Any] | None = None
     ) -> None:
-        self.crawler.signals.send_catch_log(
-            run_event, kind=kind, reason=reason, url=url, detail=detail or {}
-        )
+        record_run_event(self.crawler, kind, reason, url, detail)
 
     def _count(self, key: str) -> None:
         if self.crawler.stats is not None:
