@@ -81,3 +81,29 @@ def test_a_crawl_uses_the_stored_session(tmp_path: Path, mongo_server: object) -
         )  # fmt: skip
         assert server.stats.get("login", 0) == 0
     assert "run demo:000001: complete" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_source_whose_stored_session_expired_stays_paused(
+    tmp_path: Path, mongo_server: object
+) -> None:
+    """After a crawl met a login wall, the next crawl fetches nothing until a person acts."""
+    _cli(tmp_path, "session", "set", "demo", "--cookie", "session", stdin=SESSION + "\n")
+    database = f"paused_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DARKARCHIVE_HOME": str(tmp_path),
+        "MONGODB_URI": mongo_server.uri,  # type: ignore[attr-defined]
+        "DARKARCHIVE_DB": database,
+    }
+    crawl = [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", "crawl", "demo"]
+    with FixtureServer(market="demo", day=1, hostility=Hostility(session_cookie="new")) as srv:
+        first = subprocess.run([*crawl, "--mirror", srv.url], capture_output=True, text=True,
+                               timeout=300, env=env)  # fmt: skip
+        assert "run demo:000001: failed" in first.stdout, first.stdout + first.stderr
+        served = srv.requests_served
+        second = subprocess.run([*crawl, "--mirror", srv.url], capture_output=True, text=True,
+                                timeout=300, env=env)  # fmt: skip
+        assert srv.requests_served == served, "a paused source fetched pages"
+    assert "run demo:000002: failed" in second.stdout
+    assert "why: source demo is paused: its stored session expired" in second.stdout
+    assert "expired" in _cli(tmp_path, "session", "show", "demo").stdout

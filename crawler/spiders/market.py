@@ -90,6 +90,16 @@ class MarketSpider(scrapy.Spider):
             if unavailable:
                 self._refuse(f"source {self.source.id} is a Tor source: {unavailable}")
                 return
+        stored = load_session(self.source.id)
+        if stored is not None and stored.status == "expired":
+            # Paused: asking again with a dead session only collects login pages.
+            self._refuse(
+                f"source {self.source.id} is paused: its stored session expired "
+                f"({stored.note}); set a fresh one with `darkarchive session set "
+                f"{self.source.id}` or check it with `darkarchive session check "
+                f"{self.source.id}`"
+            )
+            return
         cookies = session_cookies(self.source)
         for page in self.source.start_pages:
             yield self._request(urljoin(self.mirror + "/", page.lstrip("/")), "index", cookies)
