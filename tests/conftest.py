@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 import pytest
 from subprocesses import pid_alive
 
+from fixtures.market.accuracy import crawl_days
 from fixtures.onion import OnionMarket, serve_as_onion
 from fixtures.server import FixtureServer
 from fixtures.tornet import PrivateTorNetwork
@@ -79,3 +81,21 @@ def onion_demo(tor_network: PrivateTorNetwork) -> Iterator[OnionMarket]:
     with FixtureServer(market="demo", day=1) as server:
         url = serve_as_onion(tor_network, server, "demo")
         yield OnionMarket(server, tor_network, url)
+
+
+@pytest.fixture(scope="module")
+def exports(
+    mongo_server: EmbeddedMongo,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> list[Any]:
+    """The test module's MARKET crawled by the CLI on days 1 and 2; each run's export."""
+    market: str = request.module.MARKET
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_server.uri,
+        "DARKARCHIVE_DB": f"{market}_{uuid.uuid4().hex[:8]}",
+        "DARKARCHIVE_HOME": str(tmp_path_factory.mktemp("home")),
+    }
+    with FixtureServer(market=market, day=1) as server:
+        return crawl_days(market, [1, 2], server, env)

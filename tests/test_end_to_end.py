@@ -7,7 +7,6 @@ The archive is checked against the generator's ground truth for both days.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from subprocesses import run_cli
 from crawler.reparse import reparse_run
 from crawler.sources.loader import load_source
 from fixtures.market import truth
+from fixtures.market.accuracy import read_export
 from fixtures.server import FixtureServer
 from pipelines.store.queries import delisted, entity_history
 
@@ -32,15 +32,7 @@ if TYPE_CHECKING:
 
 
 def _export(env: dict[str, str]) -> dict[str, Any]:
-    lines = [json.loads(line) for line in run_cli("export", "demo", env=env).stdout.splitlines()]
-    by_kind: dict[str, Any] = {"run": lines[0], "listing": {}, "vendor": {}, "feedback": []}
-    assert lines[0]["kind"] == "run"
-    for line in lines[1:]:
-        if line["kind"] == "feedback":
-            by_kind["feedback"].append(line)
-        else:
-            by_kind[line["kind"]][line["key"]] = line
-    return by_kind
+    return read_export(run_cli("export", "demo", env=env).stdout)
 
 
 @pytest.fixture(scope="module")

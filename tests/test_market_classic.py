@@ -9,8 +9,6 @@ generator's ground truth (fixtures/market/accuracy.py, also used by bench/accura
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -18,26 +16,13 @@ import pytest
 
 from crawler.replay import PAGES_DIR
 from fixtures.market import truth
-from fixtures.market.accuracy import crawl_days, score
-from fixtures.server import FixtureServer
+from fixtures.market.accuracy import score
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from pipelines.store.embedded import EmbeddedMongo
+    pass
 
 
-@pytest.fixture(scope="module")
-def exports(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
-    home: Path = tmp_path_factory.mktemp("home")
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": f"classic_{uuid.uuid4().hex[:8]}",
-        "DARKARCHIVE_HOME": str(home),
-    }
-    with FixtureServer(market="classic", day=1) as server:
-        return crawl_days("classic", [1, 2], server, env)
+MARKET = "classic"  # the `exports` fixture (tests/conftest.py) crawls it on days 1 and 2
 
 
 def test_the_market_has_the_variations_it_is_meant_to_test() -> None:

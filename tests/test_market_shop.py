@@ -10,8 +10,6 @@ generator's ground truth (fixtures/market/accuracy.py, also used by bench/accura
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,28 +17,15 @@ import pytest
 
 from crawler.replay import PAGES_DIR
 from fixtures.market import build_world, truth
-from fixtures.market.accuracy import crawl_days, score
+from fixtures.market.accuracy import score
 from fixtures.market.render import render
 from fixtures.market.render_shop import FEATURED
-from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from pipelines.store.embedded import EmbeddedMongo
+    pass
 
 
-@pytest.fixture(scope="module")
-def exports(mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
-    home: Path = tmp_path_factory.mktemp("home")
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": f"shop_{uuid.uuid4().hex[:8]}",
-        "DARKARCHIVE_HOME": str(home),
-    }
-    with FixtureServer(market="shop", day=1) as server:
-        return crawl_days("shop", [1, 2], server, env)
+MARKET = "shop"  # the `exports` fixture (tests/conftest.py) crawls it on days 1 and 2
 
 
 def test_the_market_has_the_variations_it_is_meant_to_test() -> None:
