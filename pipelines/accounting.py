@@ -36,7 +36,12 @@ class RunAccounting:
     """Counters kept while a run goes; `verdict` turns them into a status and reasons."""
 
     by_state: Counter[str] = field(default_factory=Counter)
+    #: what a page (with its pagination) says it lists: (kind, page) -> count
     expected: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: what that page and its pagination linked: (kind, page) -> pages
+    linked_from: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    #: what the market says it holds in all: kind -> count
+    totals: dict[str, int] = field(default_factory=dict)
     listing_links: set[str] = field(default_factory=set)
     vendor_links: set[str] = field(default_factory=set)
     listings_parsed: set[str] = field(default_factory=set)
@@ -55,13 +60,19 @@ class RunAccounting:
     def add(self, item: PageItem) -> None:
         self.by_state[item.state] += 1
         self.problems += len(item.problems)
+        # Paginated pages repeat their count on every page: one slot per page chain.
+        chain = _page_key(_without_query(item.url))
         for kind, count in item.expected.items():
-            # Paginated indexes repeat their total on every page: count it once.
-            slot = (kind, _page_key(_without_query(item.url)))
-            self.expected[slot] = max(self.expected.get(slot, 0), count)
-        if item.state in ("index", "vendor"):  # a shop-style market lists under vendors
-            self.listing_links.update(map(_page_key, item.links.get("listing", [])))
-        self.vendor_links.update(map(_page_key, item.links.get("vendor", [])))
+            if kind.endswith("_total"):
+                kind = kind.removesuffix("_total")
+                self.totals[kind] = max(self.totals.get(kind, 0), count)
+            else:
+                self.expected[(kind, chain)] = max(self.expected.get((kind, chain), 0), count)
+        for kind in ("listing", "vendor"):
+            links = {_page_key(u) for u in item.links.get(kind, [])}
+            if item.state in ("index", "vendor") or kind == "vendor":
+                (self.listing_links if kind == "listing" else self.vendor_links).update(links)
+            self.linked_from.setdefault((kind, chain), set()).update(links)
         page = _page_key(item.url)
         # A listing or vendor page that yields no record (a missing id or field, drift, a
         # value that cannot be stored) failed extraction, whatever the reason.
@@ -93,7 +104,17 @@ class RunAccounting:
         return reasons
 
     def expected_total(self, kind: str) -> int:
-        return sum(count for (k, _), count in self.expected.items() if k == kind)
+        """The market's own total if it shows one, else the sum of its pages' counts."""
+        chains = sum(count for (k, _), count in self.expected.items() if k == kind)
+        return self.totals.get(kind, chains)
+
+    def short_chains(self, kind: str) -> list[str]:
+        """Pages (with their pagination) that linked fewer entities than they say they list."""
+        return [
+            f"{chain} shows {count} but linked {len(self.linked_from.get((k, chain), ()))}"
+            for (k, chain), count in sorted(self.expected.items())
+            if k == kind and len(self.linked_from.get((k, chain), ())) < count
+        ]
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -138,9 +159,14 @@ class RunAccounting:
         if unparsed_vendors:
             reasons.append(f"{len(unparsed_vendors)} linked vendor page(s) not parsed")
         for kind, links in (("listing", self.listing_links), ("vendor", self.vendor_links)):
-            expected = self.expected_total(kind)
-            if expected > len(links):
+            total = self.totals.get(kind, 0)
+            if total > len(links):
+                linked = len(links)
+                reasons.append(f"the market shows {total} {kind}s but its pages linked {linked}")
+            short = self.short_chains(kind)
+            if short:
                 reasons.append(
-                    f"the market shows {expected} {kind}s but its pages linked {len(links)}"
+                    f"{len(short)} page(s) linked fewer {kind}s than they show: "
+                    + "; ".join(short[:3])
                 )
         return ("partial" if reasons else "complete"), reasons

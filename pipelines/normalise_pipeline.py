@@ -72,10 +72,13 @@ def normalise_page(item: PageItem, source: Source) -> None:
     reader = Reader(hints=source.normalise, base=item.server_date or item.fetched_at)
     fields = item.fields
     if item.state == "index":
+        # `<kind>_count`: what this page (and its pagination) lists; `<kind>_total`: the
+        # whole market. Both are checked against what the crawl linked.
         for kind in ("listing", "vendor"):
-            count = reader.attempt(f"{kind}_count", fields.get(f"{kind}_count"), parse_count)
-            if count is not None:
-                item.expected[kind] = count
+            for name, slot in ((f"{kind}_count", kind), (f"{kind}_total", f"{kind}_total")):
+                count = reader.attempt(name, fields.get(name), parse_count)
+                if count is not None:
+                    item.expected[slot] = count
     elif item.state == "listing":
         key = reader.text(fields.get("listing_id"))
         if key:

@@ -46,3 +46,65 @@ def test_share_of_failed_pages_decides_drift(failed: int, limit: float, status: 
             f"template drift on listing pages: {failed} of 10 failed extraction "
             f"(over {limit:.0%}); fields not found: listing.title"
         ]
+
+
+def _index(path: str, links: list[str], **expected: int) -> PageItem:
+    item = PageItem(
+        source="demo",
+        url=f"http://m{path}",
+        kind="index",
+        state="index",
+        fetched_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    item.links = {"listing": [f"http://m/listing/{n}" for n in links]}
+    item.expected = dict(expected)
+    return item
+
+
+def _listing_pages(accounting: RunAccounting, names: list[str]) -> None:
+    for name in names:
+        page = _page(0, ok=True)
+        page.url = f"http://m/listing/{name}"
+        accounting.add(page)
+
+
+@pytest.mark.parametrize(
+    ("pages", "status", "reasons", "shown"),
+    [
+        # A listing in two categories: each category shows its own count, the start page
+        # the market's total; nothing is overcounted, the run is complete.
+        (
+            [
+                _index("/", [], listing_total=3),
+                _index("/category/a", ["x", "y"], listing=2),
+                _index("/category/b", ["y", "z"], listing=2),
+                _index("/category/b?page=2", [], listing=2),
+            ],
+            "complete",
+            [],
+            3,  # the market's total, not 2 + 2
+        ),
+        (
+            [_index("/category/a", ["x", "y"], listing=3), _index("/category/b", ["z"], listing=1)],
+            "partial",
+            ["1 page(s) linked fewer listings than they show: /category/a shows 3 but linked 2"],
+            4,  # no total shown: the pages' counts added up
+        ),
+        (
+            [_index("/", [], listing_total=5), _index("/category/a", ["x", "y", "z"], listing=3)],
+            "partial",
+            ["the market shows 5 listings but its pages linked 3"],
+            5,
+        ),
+    ],
+    ids=["overlapping-categories", "a-short-category", "short-of-the-total"],
+)
+def test_counts_the_market_shows_are_checked_per_page_and_in_all(
+    pages: list[PageItem], status: str, reasons: list[str], shown: int
+) -> None:
+    accounting = RunAccounting()
+    for page in pages:
+        accounting.add(page)
+    _listing_pages(accounting, ["x", "y", "z"])
+    assert accounting.verdict([], "finished") == (status, reasons)
+    assert accounting.counts()["expected_listings"] == shown
