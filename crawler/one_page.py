@@ -24,9 +24,8 @@ def fetch_page(
     with ExitStack() as stack:
         proxy = None
         if source.network == "tor":
-            from crawler.commands.tor import show_progress
             from crawler.tor.config import load_tor_config
-            from crawler.tor.service import open_tor
+            from crawler.tor.service import open_tor, show_progress
             from crawler.tor.socks_errors import teach_socks_client
 
             teach_socks_client()

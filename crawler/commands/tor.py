@@ -12,12 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from crawler.sources.model import Source
-    from crawler.tor.control import Bootstrap
     from crawler.tor.endpoint import TorEndpoint
-
-
-def show_progress(state: Bootstrap) -> None:
-    print(f"tor: bootstrapped {state}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -36,7 +31,7 @@ def tor_for(source: Source, endpoint: TorEndpoint | None = None) -> Iterator[dic
         return
     from crawler.tor.config import TorConfigError, load_tor_config
     from crawler.tor.control import TorUnavailable
-    from crawler.tor.service import open_tor
+    from crawler.tor.service import open_tor, show_progress
 
     with ExitStack() as stack:
         try:
@@ -55,7 +50,7 @@ def cmd_tor_check(args: argparse.Namespace) -> int:
     from crawler.sources.loader import load_source
     from crawler.tor.config import TorConfigError, load_tor_config
     from crawler.tor.control import TorControl, TorUnavailable
-    from crawler.tor.service import open_tor
+    from crawler.tor.service import open_tor, show_progress
 
     sources = [load_source(s) for s in args.source]
     try:

@@ -62,6 +62,7 @@ class ChallengeHandling:
             "DARKARCHIVE_NOTIFY_COMMAND", ""
         )
         self.paused: str | None = None
+        self.closing: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ChallengeHandling:
@@ -141,7 +142,7 @@ class ChallengeHandling:
         mark_session(self.source.id, "expired", f"login page at {response.url} in run {run}")
         self._notify()
         self.crawler.stats.set_value("darkarchive/paused", self.paused)  # type: ignore[union-attr]
-        deferred_from_coro(
+        self.closing = deferred_from_coro(  # kept: an unreferenced task may be collected
             self.crawler.engine.close_spider_async(reason="session_expired")  # type: ignore[union-attr]
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from crawler.tor.control import Bootstrap
 
 logger = logging.getLogger(__name__)
+
+
+def show_progress(state: Bootstrap) -> None:
+    """Bootstrap progress for a person at a terminal (stderr: stdout may be a data stream)."""
+    print(f"tor: bootstrapped {state}", file=sys.stderr, flush=True)
 
 
 @contextmanager
