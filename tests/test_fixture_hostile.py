@@ -14,18 +14,21 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 import httpx2 as httpx
 import pytest
 from parsel import Selector
 
 from fixtures.hostile import OUTCOMES, Hostility
-from fixtures.market import build_world
+from fixtures.market import build_world, render_grid, render_shop
 from fixtures.market.render import PAGE_SIZE
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from fixtures.market.world import Listing
 
 WORLD = build_world("demo", 1)
 LISTING = next(iter(WORLD.listings))
@@ -35,6 +38,21 @@ DEEP = max(WORLD.categories, key=lambda slug: len(WORLD.listings_in(slug)))
 DEEP_PAGES = -(-len(WORLD.listings_in(DEEP)) // PAGE_SIZE)
 PARENT = WORLD.top_categories()[0].slug
 SESSION = {"session": "s3cr3t"}
+# The grid's leaf with the most listings (several "Load more" offsets), a parent category
+# (tiles only) and a vendor; the shop with the most pages and the one with the fewest.
+GRID = build_world("grid", 1)
+GRID_LEAF = max(GRID.categories, key=lambda slug: len(GRID.listings_in(slug)))
+GRID_LAST = (len(GRID.listings_in(GRID_LEAF)) - 1) // render_grid.PAGE_SIZE * render_grid.PAGE_SIZE
+GRID_PARENT = GRID.top_categories()[0].slug
+SHOP = build_world("shop", 1)
+BIG_SHOP = max(SHOP.vendors, key=lambda vendor: len(SHOP.listings_of(vendor)))
+BIG_PAGES = -(-len(SHOP.listings_of(BIG_SHOP)) // render_shop.PAGE_SIZE)
+SMALL_SHOP = min(SHOP.vendors, key=lambda vendor: len(SHOP.listings_of(vendor)))
+
+
+def _item_path(listing: Listing) -> str:
+    """A shop item's page: `/shop/<vendor>/item/<n>` for listing `<vendor>-<n>`."""
+    return f"/shop/{listing.vendor_id}/item/{listing.listing_id.rsplit('-', 1)[1]}"
 
 
 @dataclass
@@ -45,7 +63,7 @@ class Reply:
 
     @property
     def page(self) -> Selector:
-        return Selector(text=self.body.decode("utf-8"))
+        return Selector(text=self.body.decode(self.headers.get_content_charset() or "utf-8"))
 
     @property
     def title(self) -> str:
@@ -85,8 +103,8 @@ def _outcome(reply: Reply) -> str:
 def serve() -> Iterator[Callable[..., FixtureServer]]:
     started: list[FixtureServer] = []
 
-    def start(hostility: Hostility | None = None) -> FixtureServer:
-        server = FixtureServer(market="demo", day=1, hostility=hostility).start()
+    def start(hostility: Hostility | None = None, market: str = "demo") -> FixtureServer:
+        server = FixtureServer(market=market, day=1, hostility=hostility).start()
         started.append(server)
         return server
 
@@ -446,25 +464,161 @@ def test_pagination_trap_never_ends(serve: Callable[..., FixtureServer]) -> None
     assert _get(server, "/category/no-such-category?page=9").status == 404
 
 
-ALL_PAGES = [
-    "/",
-    "/vendors",
-    f"/category/{PARENT}",
-    *(f"/category/{DEEP}?page={page}" for page in range(1, DEEP_PAGES + 2)),
-    f"/listing/{LISTING}",
-    f"/vendor/{VENDOR}",
-    f"/photo/{LISTING}",
-    "/no/such/page",
-]
+def test_grid_without_the_trap_the_last_offset_has_no_load_more(
+    serve: Callable[..., FixtureServer],
+) -> None:
+    server = serve(market="grid")
+    assert GRID_LAST >= render_grid.PAGE_SIZE
+    before = _get(server, f"/c/{GRID_LEAF}?offset={GRID_LAST - render_grid.PAGE_SIZE}")
+    assert before.page.css("a.load-more::attr(href)").get() == f"?offset={GRID_LAST}"
+    assert not _get(server, f"/c/{GRID_LEAF}?offset={GRID_LAST}").page.css("a.load-more")
 
 
-def test_all_off_serves_byte_identical_pages(serve: Callable[..., FixtureServer]) -> None:
-    plain, harmless = serve(), serve(Hostility())
-    for path in ALL_PAGES:
+def test_grid_pagination_trap_never_ends(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(pagination_trap=True), market="grid")
+    total = len(GRID.listings_in(GRID_LEAF))
+    url, seen, listings = f"{server.url}/c/{GRID_LEAF}", 0, set()
+    for offset in range(0, GRID_LAST + 4 * render_grid.PAGE_SIZE, render_grid.PAGE_SIZE):
+        assert url == f"{server.url}/c/{GRID_LEAF}" + (f"?offset={offset}" if offset else "")
+        reply = _get(server, url.removeprefix(server.url))
+        assert reply.status == 200
+        cards = reply.page.css("div.grid article.card a.card-link::attr(href)").getall()
+        listings.update(cards)
+        assert (len(cards) == 0) == (offset > GRID_LAST), offset
+        assert reply.page.css("h1.page-title::text").get() == GRID.categories[GRID_LEAF].name
+        assert reply.page.css("nav.cats a")  # the normal page frame
+        assert reply.page.css("p.result-count::text").get() == f"{total} results"
+        assert bool(reply.page.css("a.vendor")) == (offset <= GRID_LAST)  # nothing past the end
+        more = reply.page.css("a.load-more::attr(href)").getall()
+        assert more == [f"?offset={offset + render_grid.PAGE_SIZE}"], offset
+        url = urljoin(url, more[0])
+        seen += 1
+    assert listings == {render_grid.listing_url(item) for item in GRID.listings_in(GRID_LEAF)}
+    assert server.stats["trap"] == 3 and server.stats["content"] == seen
+    # A parent category shows tiles only: no "Load more" to trap with.
+    assert not _get(server, f"/c/{GRID_PARENT}").page.css("a.load-more")
+    assert _get(server, f"/c/{GRID_LEAF}?offset=x").status == 404
+    assert _get(server, "/c/no-such-category?offset=96").status == 404
+    assert server.stats["trap"] == 3
+
+
+def test_shop_without_the_trap_the_last_page_has_no_next(
+    serve: Callable[..., FixtureServer],
+) -> None:
+    server = serve(market="shop")
+    assert BIG_PAGES >= 3
+    assert _get(server, f"/shop/{BIG_SHOP}?page={BIG_PAGES - 1}").page.css("a.suivant")
+    assert not _get(server, f"/shop/{BIG_SHOP}?page={BIG_PAGES}").page.css("a.suivant")
+    assert _get(server, f"/shop/{BIG_SHOP}?page={BIG_PAGES + 1}").status == 404
+
+
+def test_shop_pagination_trap_never_ends(serve: Callable[..., FixtureServer]) -> None:
+    server = serve(Hostility(pagination_trap=True), market="shop")
+    vendor = SHOP.vendors[BIG_SHOP]
+    path, seen, listings = f"/shop/{BIG_SHOP}", 0, set()
+    for page in range(1, BIG_PAGES + 4):
+        reply = _get(server, path)
+        assert reply.status == 200
+        items = reply.page.css("a.article::attr(href)").getall()
+        listings.update(items)
+        assert (len(items) == 0) == (page > BIG_PAGES), page
+        assert reply.page.css("h1.boutique-nom::text").get() == vendor.name
+        assert reply.page.css("div#entete ul.cours li.cours")  # the normal page frame
+        # Only the vendor page (a shop's first page) has the profile; nothing past the end
+        # links a shop or an item, or looks like a vendor page.
+        assert bool(reply.page.css("div.profil, pre.cle-pgp")) == (page == 1), page
+        assert not reply.page.css("a.boutique")
+        nav = reply.page.css("div.pages")
+        assert nav.css("::text").get("").startswith(f"Page {page} sur {BIG_PAGES}")
+        path = nav.css("a.suivant::attr(href)").get("")
+        assert path == f"/shop/{BIG_SHOP}?page={page + 1}"
+        seen += 1
+    assert listings == {_item_path(item) for item in SHOP.listings_of(BIG_SHOP)}
+    assert server.stats["trap"] == 3 and server.stats["content"] == seen
+    # A one-page shop: the vendor page itself is its last page.
+    assert len(SHOP.listings_of(SMALL_SHOP)) <= render_shop.PAGE_SIZE
+    first = _get(server, f"/shop/{SMALL_SHOP}").page
+    assert first.css("div.profil") and first.css("a.article")
+    assert first.css("div.pages a.suivant::attr(href)").get() == f"/shop/{SMALL_SHOP}?page=2"
+    past = _get(server, f"/shop/{SMALL_SHOP}?page=2").page
+    assert not past.css("div.profil, a.article")
+    assert past.css("div.pages a.suivant::attr(href)").get() == f"/shop/{SMALL_SHOP}?page=3"
+    assert _get(server, f"/shop/{BIG_SHOP}?page=0").status == 404
+    assert _get(server, "/shop/no-such-shop?page=9").status == 404
+    assert server.stats["trap"] == 4
+
+
+ALL_PAGES = {
+    "demo": [
+        "/",
+        "/vendors",
+        f"/category/{PARENT}",
+        *(f"/category/{DEEP}?page={page}" for page in range(1, DEEP_PAGES + 2)),
+        f"/listing/{LISTING}",
+        f"/vendor/{VENDOR}",
+        f"/photo/{LISTING}",
+        "/no/such/page",
+    ],
+    "grid": [
+        "/",
+        "/vendors",
+        "/vendors?offset=8",
+        f"/c/{GRID_PARENT}",
+        *(
+            f"/c/{GRID_LEAF}?offset={offset}"
+            for offset in range(0, GRID_LAST + 2 * render_grid.PAGE_SIZE, render_grid.PAGE_SIZE)
+        ),
+        f"/p/{next(iter(GRID.listings))}",
+        f"/u/{next(iter(GRID.vendors))}",
+        f"/photo/{next(iter(GRID.listings))}",
+        "/no/such/page",
+    ],
+    "shop": [
+        "/",
+        *(f"/shop/{BIG_SHOP}?page={page}" for page in range(1, BIG_PAGES + 2)),
+        f"/shop/{BIG_SHOP}",
+        f"/shop/{SMALL_SHOP}",
+        f"/shop/{SMALL_SHOP}?page=2",
+        _item_path(next(iter(SHOP.listings.values()))),
+        f"/photo/{next(iter(SHOP.listings))}",
+        "/no/such/page",
+    ],
+}
+# Pages the trap redraws: each layout's last real page and the pages past it.
+TRAPPED = {
+    "demo": {f"/category/{PARENT}", *ALL_PAGES["demo"][3 + DEEP_PAGES - 1 : 3 + DEEP_PAGES + 1]},
+    "grid": {f"/c/{GRID_LEAF}?offset={GRID_LAST + step}" for step in (0, render_grid.PAGE_SIZE)},
+    "shop": {
+        f"/shop/{BIG_SHOP}?page={BIG_PAGES}",
+        f"/shop/{BIG_SHOP}?page={BIG_PAGES + 1}",
+        f"/shop/{SMALL_SHOP}",
+        f"/shop/{SMALL_SHOP}?page=2",
+    },
+}
+
+
+@pytest.mark.parametrize("market", ["demo", "grid", "shop"])
+def test_all_off_serves_byte_identical_pages(
+    serve: Callable[..., FixtureServer], market: str
+) -> None:
+    plain, harmless = serve(market=market), serve(Hostility(), market=market)
+    for path in ALL_PAGES[market]:
         ours, theirs = _get(plain, path), _get(harmless, path)
         assert (ours.status, ours.body) == (theirs.status, theirs.body), path
         assert sorted(ours.headers.items()) == sorted(theirs.headers.items()), path
-    assert harmless.stats == {**dict.fromkeys(OUTCOMES, 0), "content": len(ALL_PAGES)}
+    assert harmless.stats == {**dict.fromkeys(OUTCOMES, 0), "content": len(ALL_PAGES[market])}
+
+
+@pytest.mark.parametrize("market", ["demo", "grid", "shop"])
+def test_the_trap_leaves_other_pages_byte_identical(
+    serve: Callable[..., FixtureServer], market: str
+) -> None:
+    plain, trapped = serve(market=market), serve(Hostility(pagination_trap=True), market=market)
+    for path in ALL_PAGES[market]:
+        ours, theirs = _get(plain, path), _get(trapped, path)
+        assert ((ours.status, ours.body) == (theirs.status, theirs.body)) == (
+            path not in TRAPPED[market]
+        ), path
 
 
 def test_hostility_is_swapped_while_running(serve: Callable[..., FixtureServer]) -> None:

@@ -40,8 +40,9 @@ FAST = ["-s", "CHALLENGE_BACKOFF_BASE=0.05", "-s", "CHALLENGE_BACKOFF_MAX=3"]
 
 
 MARKETS = ["demo", "classic", "grid", "shop"]
-# The fixture server sets its pagination trap (an endless "next") on the demo layout only.
-TRAPPED_LAYOUTS = {"demo"}
+# The fixture server sets its pagination trap (an endless "next") on the layouts that draw a
+# "next" link: demo ("Next"), grid ("Load more") and shop ("suivant"); classic numbers its pages.
+TRAPPED_LAYOUTS = {"demo", "grid", "shop"}
 
 
 @dataclass
@@ -157,8 +158,11 @@ def test_a_pagination_trap_does_not_hold_the_crawl(hostile: Hostile) -> None:
     run = _latest_run(hostile.db)
     assert run["status"] == "complete", run["reasons"]
     assert len(hostile.only_true_listings(1)) == hostile.listings(1)
-    # Per category at most its last real page and one empty page past it.
-    assert trapped <= 2 * len(truth(hostile.market, 1)["counts"]), "it followed the trap"
+    # Per paginated run of pages (a category; a shop, i.e. a vendor, in the shop layout) at
+    # most its last real page and one empty page past it.
+    facts = truth(hostile.market, 1)
+    paginated = len(facts["vendors"] if hostile.market == "shop" else facts["counts"])
+    assert trapped <= 2 * paginated, "it followed the trap"
     assert (trapped > 0) == (hostile.market in TRAPPED_LAYOUTS), "trap set or not as built"
 
 
