@@ -16,7 +16,7 @@ import pytest
 
 from crawler.replay import PAGES_DIR
 from fixtures.market import truth
-from fixtures.market.accuracy import score
+from fixtures.market.accuracy import new_and_changed, score
 
 if TYPE_CHECKING:
     pass
@@ -46,11 +46,9 @@ def test_crawl_matches_ground_truth(exports: list[Any], day: int) -> None:
 
 
 def test_day_two_changes_are_the_true_changes(exports: list[Any]) -> None:
-    day2, changes = exports[1], truth("classic", 2)["changes"]
-    run2 = day2["run"]["run"]
-    new = sorted(k for k, line in day2["listing"].items() if line["first_seen_run"] == run2)
+    changes = truth("classic", 2)["changes"]
+    new, changed = new_and_changed(exports[1])
     assert new == changes["listings_new"]
-    changed = sorted(k for k, line in day2["listing"].items() if line["version"] > 1)
     assert changed == changes["listings_changed"]
 
 
