@@ -7,8 +7,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from crawler import exit_codes
 from crawler.commands.archive import cmd_export, cmd_history, cmd_reparse, cmd_runs
 from crawler.commands.crawl import cmd_crawl, cmd_demo
+from crawler.commands.db import cmd_db_start, cmd_db_status, cmd_db_stop
 from crawler.commands.fixtures import (
     cmd_fixtures_save_page,
     cmd_fixtures_serve,
@@ -16,6 +18,7 @@ from crawler.commands.fixtures import (
 )
 from crawler.commands.session import cmd_session_check, cmd_session_set, cmd_session_show
 from crawler.commands.tor import cmd_tor_check
+from crawler.scheduling.commands import add_schedule_commands
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--mirror", action="append", default=[],
         help="base URL to crawl instead of the source's mirrors (repeat for several)",
     )  # fmt: skip
-    crawl.add_argument("--resume", default="", help="run id to resume instead of a new run")
+    crawl.add_argument(
+        "--resume", default="",
+        help="continue this interrupted run (pages it archived are not fetched again)",
+    )  # fmt: skip
+    crawl.add_argument(
+        "--wait", action="store_true",
+        help="if another crawl holds the source, wait for it instead of exiting with code 5",
+    )  # fmt: skip
     crawl.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a Scrapy setting for this crawl (e.g. -s ARCHIVE_BATCH_SIZE=50); never a secret",
@@ -69,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     reparse.add_argument("source")
     reparse.add_argument("--run", default=None, help="run id (default: latest)")
     reparse.set_defaults(func=cmd_reparse)
+
+    db = commands.add_parser("db", help="the embedded database, shared by every command")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, func, text in (
+        ("start", cmd_db_start, "start it now (commands otherwise start it when needed)"),
+        ("stop", cmd_db_stop, "stop it now, even while commands use it"),
+        ("status", cmd_db_status, "is it running, where, for whom; exit 1 when it is not"),
+    ):
+        db_commands.add_parser(name, help=text).set_defaults(func=func)
 
     tor = commands.add_parser("tor", help="Tor as darkarchive sees it (config/tor.yaml)")
     tor_commands = tor.add_subparsers(dest="tor_command", required=True)
@@ -124,11 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--case", required=True, help="case name, e.g. listing-with-tiers")
     save.add_argument("--root", default=None, help="where cases live (default fixtures/pages)")
     save.set_defaults(func=cmd_fixtures_save_page)
+    add_schedule_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from crawler.alerts import AlertsConfigError
     from crawler.sources.loader import SourceConfigError
     from pipelines.store.connect import ArchiveUnavailableError
     from pipelines.store.embedded import EmbeddedMongoError
@@ -137,10 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SourceConfigError as exc:
         print(f"darkarchive: bad source definition: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.CONFIG_ERROR
+    except AlertsConfigError as exc:
+        print(f"darkarchive: bad alerts file: {exc}", file=sys.stderr)
+        return exit_codes.CONFIG_ERROR
     except (ArchiveUnavailableError, EmbeddedMongoError) as exc:
         print(f"darkarchive: {exc}; nothing was crawled or changed", file=sys.stderr)
-        return 3
+        return exit_codes.DATABASE_UNREACHABLE
     except BrokenPipeError:  # `darkarchive export … | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

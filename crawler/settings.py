@@ -35,6 +35,8 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    # On --resume: pages the run already archived come from the archive, before any routing.
+    "crawler.middlewares.resume.ResumeFromArchive": 1,
     "crawler.middlewares.tor_routing.TorRouting": 5,
     "crawler.middlewares.onion_guard.OnionGuard": 10,
     "crawler.middlewares.content_types.ContentTypeGuard": 50,
@@ -46,6 +48,13 @@ DOWNLOADER_MIDDLEWARES = {
     # Exceptions reach it after the retry middleware (550) has given up on a mirror.
     "crawler.middlewares.mirrors.MirrorFailover": 540,
 }
+
+EXTENSIONS = {
+    # Pages fetched against pages expected: a live bar on a terminal, else a line every
+    # PROGRESS_INTERVAL seconds (PROGRESS_LIVE forces either; PROGRESS_ENABLED=False: off).
+    "crawler.extensions.progress.CrawlProgress": 500,
+}
+PROGRESS_INTERVAL = 30.0
 
 ITEM_PIPELINES = {
     "pipelines.normalise_pipeline.NormalisePipeline": 300,

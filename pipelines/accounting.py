@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from crawler.items import PageItem
 
 
-RunStatus = Literal["complete", "partial", "failed"]
+RunStatus = Literal["complete", "partial", "failed", "interrupted"]
 
 
 def _without_query(url: str) -> str:

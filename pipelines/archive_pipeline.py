@@ -10,10 +10,8 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
@@ -21,13 +19,14 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.signals import run_event
 from pipelines.accounting import RunAccounting
 from pipelines.store.archive import Archive
-from pipelines.store.connect import darkarchive_home, database_name, open_database
+from pipelines.store.connect import settings_database
+from pipelines.store.leases import LeaseHeldError, SourceLease
 from pipelines.store.model import EntityObservation, PageRecord, Provenance
+from pipelines.store.runs import ResumeRefusedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pymongo.database import Database
     from scrapy import Spider
     from scrapy.crawler import Crawler
 
@@ -36,6 +35,13 @@ if TYPE_CHECKING:
     from pipelines.store.model import RunRef
 
 logger = logging.getLogger(__name__)
+
+
+# Close reasons after which the crawl did not finish but may go on: the run can be resumed.
+INTERRUPTIONS = {
+    "shutdown": "the crawl was stopped by a signal before it finished",
+    "lease_lost": "another crawl took over the source's lease",
+}
 
 
 def parser_version(source: Source) -> str:
@@ -54,12 +60,10 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.uri = settings.get("ARCHIVE_MONGO_URI") or ""
-        # `scrapy crawl` and `darkarchive crawl` must write to the same archive.
-        self.db_name = settings.get("ARCHIVE_DB_NAME") or database_name()
-        self.data_dir = Path(settings.get("ARCHIVE_DATA_DIR") or darkarchive_home() / "mongo")
         self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
+        self.lease_ttl = settings.getfloat("ARCHIVE_LEASE_TTL", 60.0)
+        self.lease: SourceLease | None = None
         self.accounting = RunAccounting()
         self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
         self.pending_feedback: list[tuple[str, list[dict[str, Any]], Provenance]] = []
@@ -80,27 +84,26 @@ class ArchivePipeline:
         assert self.crawler.spider is not None
         return self.crawler.spider
 
-    def _database(self) -> Database[Any]:
-        """The URI the CLI passes (its embedded server), else MONGODB_URI or our own server."""
-        if self.uri:
-            client: MongoClient[Any] = MongoClient(self.uri, tz_aware=True)
-            self._disconnect = client.close
-            return client[self.db_name]
-        connection = open_database(data_dir=self.data_dir, db_name=self.db_name)
-        self._disconnect = connection.close
-        return connection.db
-
     def open_spider(self) -> None:
         try:
             self._open_run()
-        except (ValueError, PyMongoError) as exc:  # e.g. a resume the archive refuses
+        except (LeaseHeldError, ResumeRefusedError) as exc:  # another crawl holds the source
+            self.crawler.stats.set_value("darkarchive/refused", str(exc))  # type: ignore[union-attr]
+            self._let_go()
+            raise
+        except (ValueError, PyMongoError) as exc:
             self.crawler.stats.set_value("darkarchive/open_error", str(exc))  # type: ignore[union-attr]
+            self._let_go()
             raise
 
     def _open_run(self) -> None:
         source: Source = self.spider.source  # type: ignore[attr-defined]
-        self.archive = Archive(self._database())
+        db, self._disconnect = settings_database(self.crawler.settings)
+        self.archive = Archive(db)
         self.archive.ensure_indexes()
+        # One run per source at a time, before a run (and its seq) exists.
+        self.lease = SourceLease(db, source.id, ttl=self.lease_ttl)
+        self.lease.acquire()
         self.parser_version = parser_version(source)
         self.accounting.drift_limits = {
             kind: blueprint.max_failed_share
@@ -119,7 +122,29 @@ class ArchivePipeline:
             resume=self.resume,
         )
         self.crawler.stats.set_value("darkarchive/run_id", self.run.run_id)  # type: ignore[union-attr]
+        self.lease.attach_run(self.run.run_id)
+        self.lease.keep_renewed(self._lease_lost)
         logger.info("run %s opened (parser %s)", self.run.run_id, self.parser_version)
+
+    def _lease_lost(self, reason: str) -> None:
+        """From the renewal thread: another crawl now owns the source; this one stops."""
+        from twisted.internet import reactor
+
+        def stop() -> None:
+            self._record_event("lease", reason)
+            self._closing = deferred_from_coro(
+                self.crawler.engine.close_spider_async(reason="lease_lost")  # type: ignore[union-attr]
+            )
+
+        reactor.callFromThread(stop)  # type: ignore[attr-defined]
+
+    def _let_go(self) -> None:
+        """Release the lease (if ours) and the database connection."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+        self._disconnect()
+        self._disconnect = lambda: None
 
     def process_item(self, item: PageItem) -> PageItem:
         if self.archive_error is not None:
@@ -252,6 +277,9 @@ class ArchivePipeline:
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
+        if not hasattr(self, "run"):  # the run never opened (refused); nothing to close
+            self._let_go()
+            return
         try:
             if self.archive_error is None:
                 self._close_run(spider, reason)
@@ -260,11 +288,18 @@ class ArchivePipeline:
         finally:
             if self.archive_error is not None:
                 self._report_lost()
-            self._disconnect()
+            self._let_go()
 
     def _close_run(self, spider: Spider, reason: str) -> None:
         refusals = getattr(spider, "refusals", [])
         status, reasons = self.accounting.verdict(refusals, reason)
+        if reason in INTERRUPTIONS and not refusals:
+            status = "interrupted"
+            reasons = [
+                f"interrupted: {INTERRUPTIONS[reason]}; resume with "
+                f"`darkarchive crawl {self.run.source} --resume {self.run.run_id}`",
+                *[r for r in reasons if not r.startswith("crawl stopped early")],
+            ]
         for refusal in refusals:
             self.archive.record_event(self.run, kind="refused", reason=refusal)
         summary = self.archive.close_run(

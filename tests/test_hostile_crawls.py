@@ -189,7 +189,7 @@ def test_session_expiry_pauses_the_source_tells_the_team_and_delists_nothing(
     db, market = hostile.db, hostile.market
     told = tmp_path / "notified.txt"
     hostile.env["DARKARCHIVE_NOTIFY_COMMAND"] = (
-        f"sh -c 'echo $DARKARCHIVE_EVENT $DARKARCHIVE_SOURCE $DARKARCHIVE_RUN > {told}'"
+        f"sh -c 'echo $DARKARCHIVE_EVENT $DARKARCHIVE_SOURCE $DARKARCHIVE_RUN >> {told}'"
     )
     with hostile.server(Hostility(session_cookie=SESSION)) as server:
         hostile.crawl("--mirror", server.url)
@@ -209,7 +209,11 @@ def test_session_expiry_pauses_the_source_tells_the_team_and_delists_nothing(
     made_now = {"provenance.run_id": run["_id"], "provenance.url": {"$in": login_urls}}
     assert not db.listing_versions.find_one(made_now)
     hostile.only_true_listings(1, 2)
-    assert told.read_text().split() == ["session_expired", market, run["_id"]]
+    # The pause is told as it happens, then the run's alerts once it has closed.
+    first, *alerts = told.read_text().splitlines()
+    assert first.split() == ["session_expired", market, run["_id"]]
+    assert ["alert", market, run["_id"]] in [line.split() for line in alerts]
+    assert result.returncode == 4, result.stderr[-3000:]  # partial
 
 
 def test_no_valid_session_fetches_login_pages_only_and_fails(hostile: Hostile) -> None:

@@ -105,5 +105,7 @@ def test_a_source_whose_stored_session_expired_stays_paused(
                                 timeout=300, env=env)  # fmt: skip
         assert srv.requests_served == served, "a paused source fetched pages"
     assert "run demo:000002: failed" in second.stdout
+    assert (first.returncode, second.returncode) == (1, 5)  # failed, then refused: paused
+    assert "darkarchive: refused: source demo is paused" in second.stderr
     assert "why: source demo is paused: its stored session expired" in second.stdout
     assert "expired" in _cli(tmp_path, "session", "show", "demo").stdout

@@ -9,6 +9,7 @@ from subprocesses import pid_alive
 
 from pipelines.store.connect import open_database, redact_uri
 from pipelines.store.embedded import DataDirLockedError, EmbeddedMongo
+from pipelines.store.service import ServiceInfo
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,14 +34,19 @@ def test_second_server_on_same_folder_is_a_clear_error(tmp_path: Path) -> None:
         assert (tmp_path / "secantus.pid").read_text().strip() == str(first.pid)
 
 
-def test_open_database_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_database_embedded_stops_with_its_last_client_at_idle_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MONGODB_URI", raising=False)
     monkeypatch.delenv("MONGODB_URI_FILE", raising=False)
+    monkeypatch.setenv("DARKARCHIVE_DB_IDLE", "0")
     with open_database(data_dir=tmp_path, db_name="x") as conn:
         assert conn.embedded
-        pid = conn._server.pid  # type: ignore[union-attr]
+        info = ServiceInfo.read(tmp_path)
+        assert info is not None and pid_alive(info.server_pid)
         conn.db.t.insert_one({"a": 1})
-    assert not pid_alive(pid)
+    assert not pid_alive(info.pid) and not pid_alive(info.server_pid)
+    assert not (tmp_path / "server.json").exists()
 
 
 def test_open_database_uses_mongodb_uri(

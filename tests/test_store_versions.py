@@ -12,6 +12,7 @@ from bson.decimal128 import Decimal128
 
 from pipelines.store import queries
 from pipelines.store.model import EntityObservation, Provenance
+from pipelines.store.runs import mark_interrupted
 from pipelines.store.schema import OPEN_SEQ
 
 if TYPE_CHECKING:
@@ -260,3 +261,25 @@ def test_versions_made_by_a_new_parser_are_told_apart(archive: Archive, db: Data
     assert (second["changed"], second["changed_with_new_parser"]) == (1, 1)
     history = queries.entity_history(db, "mkt", "listing", "a")
     assert [v["parser_changed"] for v in history] == [False, False, True]
+
+
+def test_an_orphan_left_by_a_crashed_run_never_overlaps_the_next_runs_version(
+    archive: Archive, db: Database
+) -> None:
+    """A run killed after inserting a version but before moving the pointer leaves an orphan
+    with the content the next run sees again: that version must start at the next run."""
+    crawl(archive, 0, [obs("a", "A1")])
+    crashed = open_run(archive, 1)
+    archive.record_entities(crashed, "listing", [obs("a", "A2")])
+    # Undo what the crash did not get to: the pointer and the close of version 1.
+    db.listings.update_one({"_id": "mkt:a"}, {"$set": {"v": 1, "hash": "old"}})
+    db.listing_versions.update_one({"_id": "mkt:a:1"}, {"$set": {"valid_to_seq": OPEN_SEQ}})
+    mark_interrupted(db, crashed.run_id, "interrupted: killed")
+    later = crawl(archive, 2, [obs("a", "A2")])
+    history = sorted(db.listing_versions.find({"key": "a"}), key=lambda v: v["v"])
+    assert [(v["valid_from_seq"], v["valid_to_seq"]) for v in history] == [
+        (1, later.seq),
+        (later.seq, OPEN_SEQ),
+    ]
+    assert history[1]["provenance"]["run_id"] == later.run_id
+    assert contents(db, later) == {"a": "A2"}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 import pytest
 import yaml
+from exports import comparable_export
 from subprocesses import processes_mentioning, run_cli
 
 from crawler.replay import replay
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from fixtures.onion import OnionMarket
     from pipelines.store.embedded import EmbeddedMongo
 
-TIMESTAMPS = {"started_at", "finished_at", "fetched_at", "at"}
 
 
 @pytest.fixture(scope="module")
@@ -62,30 +62,6 @@ def tor_env(
     client.close()
 
 
-def _comparable(value: Any, replacements: dict[str, str]) -> Any:
-    """An export line with what must differ between the two crawls taken out."""
-    if isinstance(value, dict):
-        return {k: _comparable(v, replacements) for k, v in value.items() if k not in TIMESTAMPS}
-    if isinstance(value, list):
-        return [_comparable(v, replacements) for v in value]
-    if isinstance(value, str):
-        for old, new in replacements.items():
-            value = value.replace(old, new)
-    return value
-
-
-def _export(source: str, base_url: str, env: dict[str, str]) -> list[Any]:
-    """The export, comparable across sources: feedback ids are derived from the source id,
-    and entries that tie on listing and date are then ordered by id, so both go."""
-    lines = run_cli("export", source, env=env).stdout.splitlines()
-    replacements = {base_url: "BASE", f"{source}:": "RUN:"}
-    records = [_comparable(json.loads(line), replacements) for line in lines]
-    for record in records:
-        if record["kind"] == "feedback":
-            del record["id"]
-    return sorted(records[1:], key=lambda r: json.dumps(r, sort_keys=True)) + records[:1]
-
-
 def test_onion_crawl_archives_exactly_what_the_clearnet_crawl_archives(
     tor_env: Any, onion_demo: OnionMarket
 ) -> None:
@@ -98,8 +74,8 @@ def test_onion_crawl_archives_exactly_what_the_clearnet_crawl_archives(
     run_cli("crawl", "demo", "--mirror", onion_demo.server.url, env=env)
 
     onion, clear = (
-        _export("demo-onion", onion_demo.url, env),
-        _export("demo", onion_demo.server.url, env),
+        comparable_export("demo-onion", onion_demo.url, env),
+        comparable_export("demo", onion_demo.server.url, env),
     )
     run_onion, run_clear = onion[-1], clear[-1]
     assert run_onion.pop("source") == "demo-onion" and run_clear.pop("source") == "demo"

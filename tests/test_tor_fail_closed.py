@@ -91,6 +91,8 @@ def _run_isolated(
             "PYTHONPATH": f"{hook_dir}{os.pathsep}{PROJECT_ROOT}",
             "DARKARCHIVE_AUDIT_LOG": str(log),
             "DARKARCHIVE_HOME": str(tmp_path / "home"),
+            # The shared database stops with its last client, inside the namespace.
+            "DARKARCHIVE_DB_IDLE": "0",
             **env_extra,
         }
     )

@@ -25,9 +25,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """A source's runs, newest last: tells a failed crawl from a market that emptied."""
+    from pipelines.store.leases import reap_dead_holder
     from pipelines.store.queries import runs
 
     with archive_connection() as connection:
+        # A run whose crawler died shows as `interrupted`, not `running` for ever.
+        reap_dead_holder(connection.db, args.source)
         history = runs(connection.db, args.source)
         if not history:
             print(f"darkarchive: no runs of source {args.source!r}", file=sys.stderr)
@@ -37,7 +40,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             listings = counts.get("listing", {})
             started = run.get("started_at")
             print(
-                f"{run['_id']}  {started:%Y-%m-%d %H:%M}  {run['status']:<8}  "
+                f"{run['_id']}  {started:%Y-%m-%d %H:%M}  {run['status']:<11}  "
                 f"pages {counts.get('pages', 0):>6}  listings {listings.get('observed', 0):>6} "
                 f"(+{listings.get('new', 0)} ~{listings.get('changed', 0)} "
                 f"-{listings.get('delisted', 0)})"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from crawler import exit_codes
 from crawler.commands.shared import (
     archive_connection,
     db_name,
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator
 
+    from crawler.alerts import AlertsConfig
     from crawler.sources.loader import SourceConfigError
     from fixtures.server import FixtureServer
     from pipelines.store.connect import ArchiveConnection
 
 DEMO_DB = "darkarchive_demo"
+LEASE_POLL = 2.0  # seconds between looks at a held lease with --wait
 
 
 def _crawl_overrides(connection: ArchiveConnection, log_level: str) -> dict[str, Any]:
@@ -36,6 +39,7 @@ def _crawl_overrides(connection: ArchiveConnection, log_level: str) -> dict[str,
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.alerts import load_alerts_config
     from crawler.commands.tor import tor_for
     from crawler.runner import CrawlJob, crawl_settings, run_crawls
     from crawler.sources.loader import SourceConfigError, load_source
@@ -46,52 +50,139 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         if exc.path.is_file():
             record_unloadable_source(exc)
         raise
-    with archive_connection() as connection, tor_for(source) as tor_settings:
-        overrides = {**_crawl_overrides(connection, args.log_level), **tor_settings}
+    alerts = load_alerts_config()  # a bad alerts file fails before anything is fetched
+    with archive_connection() as connection:
+        # Asked before Scrapy starts; the pipeline's lease is the guarantee against races.
+        holder = _lease_holder(connection, source.id, wait=args.wait)
+        if holder is not None:
+            print(f"darkarchive: refused: source {source.id} is being crawled by {holder}")
+            return exit_codes.REFUSED
         if args.resume:
-            overrides["ARCHIVE_RESUME_RUN"] = args.resume
-        for pair in args.set:
-            key, _, value = pair.partition("=")
-            overrides[key] = value
-        started = time.monotonic()
-        stats = run_crawls(
-            [CrawlJob(args.source, ",".join(args.mirror))], crawl_settings(overrides)
-        )
-        elapsed = time.monotonic() - started
-        final = stats[0] if stats else {}
-        run_id, status = final.get("darkarchive/run_id"), final.get("darkarchive/run_status")
-        if status == "archive_unavailable":
-            print(
-                f"run {run_id}: the archive database failed during the crawl; "
-                f"{final.get('darkarchive/unstored_pages', 0)} fetched page(s) not stored. "
-                f"Resume with: darkarchive crawl {args.source} --resume {run_id}",
-                file=sys.stderr,
+            from pipelines.store.runs import ResumeRefusedError, resumable_run
+
+            try:
+                resumable_run(connection.db, args.resume, source=source.id)
+            except ResumeRefusedError as exc:
+                print(f"darkarchive: refused: {exc}", file=sys.stderr)
+                return exit_codes.REFUSED
+        with tor_for(source) as tor_settings:
+            overrides = {**_crawl_overrides(connection, args.log_level), **tor_settings}
+            if args.resume:
+                overrides["ARCHIVE_RESUME_RUN"] = args.resume
+            for pair in args.set:
+                key, _, value = pair.partition("=")
+                overrides[key] = value
+            started = time.monotonic()
+            stats = run_crawls(
+                [CrawlJob(args.source, ",".join(args.mirror))], crawl_settings(overrides)
             )
-            return 1
-        if status is None or run_id is None:
-            reason = final.get("darkarchive/open_error", "see the log above")
-            print(f"darkarchive: the crawl did not run: {reason}", file=sys.stderr)
-            return 1
-        print_run_summary(connection, run_id, elapsed=elapsed)
-        print_archive_location(connection)
-        return 0 if status in ("complete", "partial") else 1
+            elapsed = time.monotonic() - started
+        final = stats[0] if stats else {}
+        code = _report(connection, args.source, final, elapsed)
+        if final.get("darkarchive/run_status") in exit_codes.BY_STATUS:
+            _alert(connection, final["darkarchive/run_id"], alerts)
+        return code
+
+
+def _alert(connection: ArchiveConnection, run_id: str, alerts: AlertsConfig) -> None:
+    """Health checks on the closed run, delivered to the team; never changes the verdict."""
+    from pymongo.errors import PyMongoError
+
+    from crawler.alerts import alert_on_run
+
+    try:
+        findings = alert_on_run(connection.db, run_id, config=alerts)
+    except PyMongoError as exc:
+        print(f"darkarchive: run {run_id} not checked for alerts: {exc}", file=sys.stderr)
+        return
+    for finding in findings:
+        print(f"  {finding.severity}: {finding.reason}", file=sys.stderr)
+
+
+def _report(
+    connection: ArchiveConnection, source: str, final: dict[str, Any], elapsed: float
+) -> int:
+    """Say what became of the crawl, and the exit code a scheduler acts on."""
+    run_id, status = final.get("darkarchive/run_id"), final.get("darkarchive/run_status")
+    refused = final.get("darkarchive/refused")
+    if refused:
+        print(f"darkarchive: refused: {refused}", file=sys.stderr)
+    if refused and run_id is None:  # no run was opened (the lease, a --resume)
+        return exit_codes.REFUSED
+    if status == "archive_unavailable":
+        print(
+            f"run {run_id}: the archive database failed during the crawl; "
+            f"{final.get('darkarchive/unstored_pages', 0)} fetched page(s) not stored. "
+            f"Resume with: darkarchive crawl {source} --resume {run_id}",
+            file=sys.stderr,
+        )
+        return exit_codes.DATABASE_UNREACHABLE
+    if status is None or run_id is None:
+        reason = final.get("darkarchive/open_error", "see the log above")
+        print(f"darkarchive: the crawl did not run: {reason}", file=sys.stderr)
+        return exit_codes.FAILED
+    print_run_summary(connection, run_id, elapsed=elapsed)
+    print_archive_location(connection)
+    reused = final.get("darkarchive/pages_from_archive", 0)
+    if reused:
+        print(f"resumed: {reused} page(s) read back from the archive, not fetched again")
+    if status == "interrupted":
+        print(f"resume with: darkarchive crawl {source} --resume {run_id}", file=sys.stderr)
+    if refused:  # a paused source: its run records why nothing was fetched
+        return exit_codes.REFUSED
+    return exit_codes.BY_STATUS.get(status, exit_codes.FAILED)
+
+
+def _lease_holder(connection: ArchiveConnection, source: str, *, wait: bool) -> str | None:
+    """Who holds the source now, or None; with `wait`, None once they are done.
+
+    A holder found dead (its PID gone, or its lease expired) is cleared at once and its run
+    closed as `interrupted`.
+    """
+    from pipelines.store.leases import current_holder, reap_dead_holder
+
+    said = False
+    while True:
+        reap_dead_holder(connection.db, source)
+        holder = current_holder(connection.db, source)
+        if holder is None:
+            return None
+        if not wait:
+            return holder.describe()
+        if not said:
+            print(f"waiting: source {source} is being crawled by {holder.describe()}", flush=True)
+            said = True
+        time.sleep(LEASE_POLL)
 
 
 def record_unloadable_source(error: SourceConfigError) -> None:
-    """A scheduled crawl that could not start leaves a failed run, so the gap is explained."""
+    """A scheduled crawl that could not start leaves a failed run, so the gap is explained.
+
+    Not while another crawl holds the source: a run opened beside it would supersede it.
+    """
     from pipelines.store.archive import Archive
+    from pipelines.store.leases import LeaseHeldError, SourceLease
 
     with archive_connection() as connection:
         archive = Archive(connection.db)
         archive.ensure_indexes()
-        run = archive.open_run(
-            error.path.stem,
-            parser_version="unloaded",
-            started_at=datetime.now(UTC),
-            config={"file": str(error.path)},
-        )
-        archive.record_event(run, kind="config", reason=str(error))
-        archive.close_run(run, status="failed", counts={}, reasons=[str(error)])
+        lease = SourceLease(connection.db, error.path.stem)
+        try:
+            lease.acquire()
+        except LeaseHeldError as held:
+            print(f"not recorded as a run: {held}", file=sys.stderr)
+            return
+        try:
+            run = archive.open_run(
+                error.path.stem,
+                parser_version="unloaded",
+                started_at=datetime.now(UTC),
+                config={"file": str(error.path)},
+            )
+            archive.record_event(run, kind="config", reason=str(error))
+            archive.close_run(run, status="failed", counts={}, reasons=[str(error)])
+        finally:
+            lease.release()
         print(f"run {run.run_id}: failed (bad source definition)")
 
 

@@ -61,5 +61,10 @@ def print_run_summary(
 
 
 def print_archive_location(connection: ArchiveConnection) -> None:
-    where = f", embedded server, data in {home() / 'mongo'}" if connection.embedded else ""
+    where = (
+        f", embedded server, data in {home() / 'mongo'} (shared by later commands; "
+        "`darkarchive db stop` stops it, else it stops when idle)"
+        if connection.embedded
+        else ""
+    )
     print(f"archive: {connection.uri_redacted} database {connection.db.name!r}{where}")

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import shlex
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 from scrapy.http import TextResponse
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.alerts.command import notify_command, start_notify_command
 from crawler.backoff import backoff_delay, parse_retry_after
 from crawler.pagestate import classify
 from crawler.session_store import mark_session
@@ -58,9 +56,7 @@ class ChallengeHandling:
         self.captcha_retries = settings.getint("CHALLENGE_CAPTCHA_RETRIES", 2)
         self.backoff_base = settings.getfloat("CHALLENGE_BACKOFF_BASE", 1.0)
         self.backoff_max = settings.getfloat("CHALLENGE_BACKOFF_MAX", 300.0)
-        self.notify_command = settings.get("NOTIFY_COMMAND") or os.environ.get(
-            "DARKARCHIVE_NOTIFY_COMMAND", ""
-        )
+        self.notify_command = notify_command(settings.get("NOTIFY_COMMAND"))
         self.paused: str | None = None
         self.closing: Any = None
 
@@ -150,16 +146,14 @@ class ChallengeHandling:
         """Run the team's notify command (a mail, a chat hook) with what happened."""
         if not self.notify_command:
             return
-        env = {
-            **os.environ,
-            "DARKARCHIVE_EVENT": "session_expired",
-            "DARKARCHIVE_SOURCE": self.source.id,
-            "DARKARCHIVE_RUN": str(self.crawler.stats.get_value("darkarchive/run_id", "")),  # type: ignore[union-attr]
-            "DARKARCHIVE_REASON": self.paused or "",
-        }
+        run = str(self.crawler.stats.get_value("darkarchive/run_id", ""))  # type: ignore[union-attr]
         try:
-            subprocess.Popen(  # the team's own command, from its environment
-                shlex.split(self.notify_command), env=env, stdin=subprocess.DEVNULL
+            start_notify_command(
+                self.notify_command,
+                event="session_expired",
+                source=self.source.id,
+                run=run,
+                reason=self.paused or "",
             )
         except OSError as exc:
             logger.error("notify command failed: %s", exc)

@@ -99,6 +99,8 @@ class MarketSpider(scrapy.Spider):
                 f"{self.source.id}` or check it with `darkarchive session check "
                 f"{self.source.id}`"
             )
+            # A refusal, not a failure of the market: the exit code tells a scheduler.
+            self.crawler.stats.set_value("darkarchive/refused", self.refusals[-1])  # type: ignore[union-attr]
             return
         cookies = session_cookies(self.source)
         for page in self.source.start_pages:
@@ -131,7 +133,9 @@ class MarketSpider(scrapy.Spider):
         )
 
     def parse_page(self, response: Response) -> Iterator[PageItem | scrapy.Request]:
-        item = read_page(self.source, response, response.meta["kind"])
+        # A page a resumed run had archived is read back with the time it was fetched.
+        fetched_at = response.meta.get("archived_fetched_at")
+        item = read_page(self.source, response, response.meta["kind"], fetched_at=fetched_at)
         yield item
         for rule, urls in item.links.items():
             if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):

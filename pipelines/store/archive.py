@@ -9,7 +9,13 @@ from pipelines.store import feedback, observations, pages, runs
 from pipelines.store.delisting import delist_unobserved, listed_entities
 from pipelines.store.entities import EntityWriter, load_state
 from pipelines.store.model import CloseSummary
-from pipelines.store.schema import KINDS, current_collection, ensure_indexes, versions_collection
+from pipelines.store.schema import (
+    FEEDBACK,
+    KINDS,
+    current_collection,
+    ensure_indexes,
+    versions_collection,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -139,7 +145,7 @@ class Archive:
         self,
         run: RunRef,
         *,
-        status: Literal["complete", "partial", "failed"],
+        status: Literal["complete", "partial", "failed", "interrupted"],
         counts: Mapping[str, Any],
         reasons: Sequence[str] = (),
     ) -> CloseSummary:
@@ -155,6 +161,10 @@ class Archive:
             raise ValueError(f"run status must be one of {runs.CLOSED_STATUSES}, not {status!r}")
         self.flush()
         totals: dict[str, Any] = dict(counts)
+        # Counted from the store, so a run resumed in another process counts all of it.
+        totals["feedback_new"] = self.db[FEEDBACK].count_documents(
+            {"source": run.source, "first_seq": run.seq}
+        )
         skipped: list[str] = []
         delisted_total = 0
         for kind in KINDS:

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 import pymongo
 from pymongo.errors import PyMongoError
 
-from pipelines.store.embedded import EmbeddedMongo
+from pipelines.store.service import ClientRegistration, ensure_service
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from pymongo.database import Database
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -69,21 +71,25 @@ class ArchiveUnavailableError(RuntimeError):
 
 
 class ArchiveConnection:
-    """A pymongo client and database, plus the embedded server when we started one."""
+    """A pymongo client and database; on the embedded server, this process's registration."""
 
     def __init__(
-        self, client: pymongo.MongoClient, db_name: str, uri: str, server: EmbeddedMongo | None
+        self,
+        client: pymongo.MongoClient,
+        db_name: str,
+        uri: str,
+        registration: ClientRegistration | None,
     ) -> None:
         self.client = client
         self.db: Database = client[db_name]
         self.uri_redacted = redact_uri(uri)
-        self.embedded = server is not None
-        self._server = server
+        self.embedded = registration is not None
+        self._registration = registration
 
     def close(self) -> None:
         self.client.close()
-        if self._server is not None:
-            self._server.stop()
+        if self._registration is not None:
+            self._registration.release()
 
     def __enter__(self) -> ArchiveConnection:
         return self
@@ -98,26 +104,44 @@ class ArchiveConnection:
 
 
 def open_database(*, data_dir: Path, db_name: str = "darkarchive") -> ArchiveConnection:
-    """Connect to `MONGODB_URI` if configured, else start an embedded server on `data_dir`."""
+    """Connect to `MONGODB_URI` if configured, else to the embedded service on `data_dir`
+    (started if none runs there)."""
     uri = configured_uri()
-    server: EmbeddedMongo | None = None
+    registration: ClientRegistration | None = None
     if uri is None:
-        server = EmbeddedMongo(data_dir).start()
-        uri = server.uri
+        service, registration = ensure_service(data_dir)
+        uri = service.uri
     client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
     try:
         client.admin.command("ping")
     except PyMongoError as exc:
         client.close()
-        if server is not None:
-            server.stop()
+        if registration is not None:
+            registration.release()
         raise ArchiveUnavailableError(
             f"cannot reach the archive database at {redact_uri(uri)}: {type(exc).__name__}"
         ) from exc
     except BaseException:
         client.close()
-        if server is not None:
-            server.stop()
+        if registration is not None:
+            registration.release()
         raise
     logger.info("archive database %s on %s", db_name, redact_uri(uri))
-    return ArchiveConnection(client, db_name, uri, server)
+    return ArchiveConnection(client, db_name, uri, registration)
+
+
+def settings_database(settings: BaseSettings) -> tuple[Database, Callable[[], None]]:
+    """The archive a crawl's components use, and how to let go of it.
+
+    `ARCHIVE_MONGO_URI` (the CLI passes its embedded server's), else MONGODB_URI or the
+    embedded service on `ARCHIVE_DATA_DIR`, so `scrapy crawl` and `darkarchive crawl` write
+    to the same archive.
+    """
+    name = settings.get("ARCHIVE_DB_NAME") or database_name()
+    uri = settings.get("ARCHIVE_MONGO_URI") or ""
+    if uri:
+        client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+        return client[name], client.close
+    data_dir = Path(settings.get("ARCHIVE_DATA_DIR") or darkarchive_home() / "mongo")
+    connection = open_database(data_dir=data_dir, db_name=name)
+    return connection.db, connection.close

@@ -30,6 +30,15 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: SIGTERM it when its parent dies (Linux), so a killed
+    owner never leaves a server holding the data folder's lock."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class EmbeddedMongoError(RuntimeError):
     """The embedded server could not start; the message carries its last output."""
 
@@ -53,11 +62,13 @@ class EmbeddedMongo:
         host: str = "127.0.0.1",
         port: int = 0,
         cache_size: str = "256M",
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.cache_size = cache_size
+        self.die_with_parent = die_with_parent
         self.pidfile = data_dir / "secantus.pid"
         self._proc: subprocess.Popen[str] | None = None
         self._output: deque[str] = deque(maxlen=40)
@@ -107,6 +118,7 @@ class EmbeddedMongo:
             stdin=subprocess.DEVNULL,
             text=True,
             cwd=self.data_dir,
+            preexec_fn=_terminate_with_parent if self.die_with_parent else None,
         )
         atexit.register(self.stop)
         threading.Thread(target=self._read_output, name="secantus-output", daemon=True).start()

@@ -215,11 +215,20 @@ class EntityWriter:
         if not dups:
             return []
         dup_docs = {docs[i]["_id"]: docs[i] for i in dups}
+        # A replay is the same content from the same run. The same content left by another
+        # (crashed) run is an orphan: keeping it would start this version at that run's seq
+        # while the previous version ends at this one's, and the two would overlap.
         stored = {
-            d["_id"]: d["hash"]
-            for d in self.versions.find({"_id": {"$in": list(dup_docs)}}, {"hash": 1})
+            d["_id"]: (d["hash"], d["valid_from_seq"])
+            for d in self.versions.find(
+                {"_id": {"$in": list(dup_docs)}}, {"hash": 1, "valid_from_seq": 1}
+            )
         }
-        mismatched = [vid for vid, doc in dup_docs.items() if stored.get(vid) != doc["hash"]]
+        mismatched = [
+            vid
+            for vid, doc in dup_docs.items()
+            if stored.get(vid) != (doc["hash"], doc["valid_from_seq"])
+        ]
         if not mismatched:
             return []  # a replay of what is already stored
         heads = {
@@ -241,7 +250,10 @@ class EntityWriter:
             doc = dup_docs[vid]
             eid = entity_id(doc["source"], doc["key"])
             if heads.get(eid, 0) < doc["v"]:
-                self.versions.replace_one({"_id": vid, "hash": stored[vid]}, doc)
+                stored_hash, stored_from = stored[vid]
+                self.versions.replace_one(
+                    {"_id": vid, "hash": stored_hash, "valid_from_seq": stored_from}, doc
+                )
                 logger.warning("replaced orphan version %s left by an interrupted write", vid)
             else:
                 lost.append(eid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import zstandard
@@ -53,11 +54,15 @@ class PageWriter:
     when the run closes, so provenance never points at a page that is not stored.
     """
 
-    def __init__(self, db: Database, flush_every: int = 200) -> None:
+    def __init__(self, db: Database, flush_every: int = 200, max_age: float = 1.0) -> None:
         self.db = db
         self.flush_every = flush_every
+        # A crawler killed outright loses at most this many seconds of fetched pages (a
+        # resume fetches them again); everything older is in the archive.
+        self.max_age = max_age
         self._bodies: dict[str, dict[str, Any]] = {}
         self._pages: dict[str, dict[str, Any]] = {}
+        self._oldest = 0.0
 
     def add(self, run: RunRef, page: PageRecord) -> str | None:
         """Queue one fetched response (and its body); returns the body's sha256."""
@@ -80,7 +85,9 @@ class PageWriter:
             "error": page.error,
             "redirected_from": list(page.redirected_from),
         }
-        if len(self._pages) >= self.flush_every:
+        if len(self._pages) == 1:
+            self._oldest = time.monotonic()
+        if len(self._pages) >= self.flush_every or time.monotonic() - self._oldest >= self.max_age:
             self.flush()
         return digest
 

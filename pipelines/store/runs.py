@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CLOSED_STATUSES = ("complete", "partial", "failed")
+CLOSED_STATUSES = ("complete", "partial", "failed", "interrupted")
+# A run that did not finish (stopped, or its crawler died) can be continued; a finished one
+# is history, and resuming it would rewrite what it saw.
+RESUMABLE_STATUSES = ("running", "interrupted")
 
 
 def run_id_for(source: str, seq: int) -> str:
@@ -65,22 +68,65 @@ def open_run(
     return run
 
 
-def resume_run(db: Database, run_id: str, *, source: str, started_at: datetime) -> RunRef:
-    """Reopen an existing run so a retried or resumed crawl writes into it idempotently.
+class ResumeRefusedError(ValueError):
+    """`--resume` named a run that cannot be continued; the message says why, in one line."""
+
+
+def mark_interrupted(db: Database, run_id: str, reason: str) -> bool:
+    """Close a run that stopped without finishing (a signal, or its crawler died).
+
+    Its counts stay as the crawl last wrote them; nothing is delisted; it can be resumed.
+    """
+    result = db[RUNS].update_one(
+        {"_id": run_id, "status": "running"},
+        {
+            "$set": {"status": "interrupted", "finished_at": datetime.now(UTC)},
+            "$push": {"reasons": reason},
+        },
+    )
+    if result.modified_count != 1:
+        return False
+    doc = db[RUNS].find_one({"_id": run_id}, {"source": 1, "seq": 1}) or {}
+    run = RunRef(run_id=run_id, source=doc.get("source", ""), seq=int(doc.get("seq", 0)))
+    record_event(db, run, kind="interrupted", reason=reason)
+    db[SOURCES].update_one(
+        {"_id": run.source, "last_run": {"$in": [run_id, None]}},
+        {"$set": {"last_run": run_id, "last_status": "interrupted"}},
+    )
+    logger.warning("run %s closed as interrupted: %s", run_id, reason)
+    return True
+
+
+def resumable_run(db: Database, run_id: str, *, source: str) -> dict[str, Any]:
+    """The run document of `run_id` if it may be continued, else ResumeRefusedError.
 
     Refused when a later run of the source exists: versions are ordered by seq, so writing
     into an earlier run after a later one has started would make history contradict itself.
+    Refused for a finished run: its record is history, and past runs are immutable.
     """
     doc = db[RUNS].find_one({"_id": run_id})
     if doc is None:
-        raise ValueError(f"cannot resume run {run_id!r}: no such run")
+        raise ResumeRefusedError(f"cannot resume run {run_id}: no such run")
     if doc["source"] != source:
-        raise ValueError(
-            f"cannot resume run {run_id!r} as source {source!r}: it is {doc['source']!r}"
+        raise ResumeRefusedError(
+            f"cannot resume run {run_id} as source {source}: it is a run of {doc['source']}"
         )
     later = db[RUNS].find_one({"source": source, "seq": {"$gt": doc["seq"]}}, {"_id": 1})
     if later is not None:
-        raise ValueError(f"cannot resume run {run_id!r}: a later run {later['_id']!r} exists")
+        raise ResumeRefusedError(
+            f"cannot resume run {run_id}: the later run {later['_id']} has superseded it"
+        )
+    if doc["status"] not in RESUMABLE_STATUSES:
+        raise ResumeRefusedError(
+            f"cannot resume run {run_id}: it is {doc['status']}; only a running or "
+            "interrupted run can be resumed (start a new run instead)"
+        )
+    return doc
+
+
+def resume_run(db: Database, run_id: str, *, source: str, started_at: datetime) -> RunRef:
+    """Reopen an interrupted run so the resumed crawl writes into it idempotently."""
+    doc = resumable_run(db, run_id, source=source)
     db[RUNS].update_one(
         {"_id": run_id},
         {

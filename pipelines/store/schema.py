@@ -23,6 +23,7 @@ BODIES = "bodies"
 OBSERVATIONS = "observations"
 FEEDBACK = "feedback"
 RUN_EVENTS = "run_events"
+LEASES = "leases"  # one per source: who may crawl it now (pipelines/store/leases.py)
 
 # Open versions end at this seq (and date) instead of null, so "as of run R" is one range.
 OPEN_SEQ = 2**62

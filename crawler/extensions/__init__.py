@@ -1,0 +1,1 @@
+"""Scrapy extensions: what a crawl reports while it runs."""

@@ -1,0 +1,240 @@
+"""Crawls left to run unattended: one per source, reads while crawling, stops and resumes.
+
+Every crawl here is the real CLI in its own process against the fixture market over HTTP
+and a real MongoDB wire server (the shared test server, or the embedded service).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pymongo
+import pytest
+from exports import comparable_export
+from subprocesses import processes_mentioning, run_cli
+
+from fixtures.server import FixtureServer
+from pipelines.store.archive import Archive
+from pipelines.store.runs import mark_interrupted
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pipelines.store.embedded import EmbeddedMongo
+
+PAGES = 401  # the demo market on day 1
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args]
+
+
+def _start_crawl(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _cli("crawl", "demo", "--mirror", url, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(condition: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _uri_env(mongo_server: EmbeddedMongo, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MONGODB_URI": mongo_server.uri,
+        "DARKARCHIVE_DB": f"unattended_{uuid.uuid4().hex[:8]}",
+        "DARKARCHIVE_HOME": str(tmp_path / "home"),
+    }
+
+
+def _embedded_env(tmp_path: Path, idle: float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "MONGODB_URI_FILE")}
+    return {**env, "DARKARCHIVE_HOME": str(tmp_path / "home"), "DARKARCHIVE_DB_IDLE": str(idle)}
+
+
+@pytest.fixture(scope="module")
+def reference(
+    mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FixtureServer, list[Any]]]:
+    """The demo market on day 1 and the export of one uninterrupted crawl of it."""
+    env = _uri_env(mongo_server, tmp_path_factory.mktemp("reference"))
+    with FixtureServer(market="demo", day=1) as market:
+        run_cli("crawl", "demo", "--mirror", market.url, env=env)
+        yield market, comparable_export("demo", market.url, env)
+
+
+@pytest.mark.parametrize("database", ["mongodb_uri", "embedded"])
+def test_a_second_crawl_of_a_source_is_refused_while_the_first_runs(
+    database: str,
+    mongo_server: EmbeddedMongo,
+    reference: tuple[FixtureServer, list[Any]],
+    tmp_path: Path,
+) -> None:
+    market, expected = reference
+    env = (
+        _uri_env(mongo_server, tmp_path)
+        if database == "mongodb_uri"
+        else _embedded_env(tmp_path, idle=0)
+    )
+    served = market.requests_served
+    first = _start_crawl(env, market.url)
+    _wait_for(lambda: market.requests_served - served > 20)
+    second = subprocess.run(
+        _cli("crawl", "demo", "--mirror", market.url), capture_output=True, text=True, env=env
+    )
+    assert second.returncode == 5, second.stdout + second.stderr
+    assert "refused: source demo is being crawled by run demo:000001 (pid" in second.stdout
+    assert f"pid {first.pid} on " in second.stdout
+    assert "Traceback" not in second.stderr
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    assert market.requests_served - served == PAGES, "the refused crawl fetched nothing"
+    runs = run_cli("runs", "demo", env=env).stdout.splitlines()
+    assert [line.split()[0] for line in runs if line.startswith("demo:")] == ["demo:000001"]
+    assert comparable_export("demo", market.url, env) == expected
+
+
+def test_runs_exports_and_other_sources_work_during_a_crawl_on_the_embedded_database(
+    reference: tuple[FixtureServer, list[Any]], tmp_path: Path
+) -> None:
+    market, expected = reference
+    env = _embedded_env(tmp_path, idle=0)
+    run_cli("crawl", "demo", "--mirror", market.url, env=env)
+    served = market.requests_served
+    slow = _start_crawl(env, market.url, "-s", "DOWNLOAD_DELAY=0.05")
+    _wait_for(lambda: market.requests_served - served > 10)
+
+    started = time.monotonic()
+    runs = run_cli("runs", "demo", env=env).stdout
+    runs_seconds = time.monotonic() - started
+    assert "demo:000001  " in runs and "complete" in runs
+    assert "demo:000002" in runs and "running" in runs
+    assert comparable_export("demo", market.url, env, "--run", "demo:000001") == expected
+    with FixtureServer(market="shop", day=1) as shop:
+        other = run_cli("crawl", "shop", "--mirror", shop.url, env=env).stdout
+    assert "run shop:000001: complete" in other
+    assert slow.poll() is None, "the reads must have happened while the crawl ran"
+    out, err = slow.communicate(timeout=300)
+    assert slow.returncode == 0 and "run demo:000002: complete" in out, err[-3000:]
+    print(f"`darkarchive runs` during a crawl: {runs_seconds:.2f} s")
+    # The last client gone (idle timeout 0), the shared server stops: nothing left running.
+    _wait_for(lambda: not processes_mentioning(str(tmp_path / "home" / "mongo")), timeout=30)
+
+
+def test_sigterm_stops_cleanly_and_resume_refetches_nothing(
+    mongo_server: EmbeddedMongo, reference: tuple[FixtureServer, list[Any]], tmp_path: Path
+) -> None:
+    market, expected = reference
+    env = _uri_env(mongo_server, tmp_path)
+    served = market.requests_served
+    crawl = _start_crawl(env, market.url)
+    _wait_for(lambda: market.requests_served - served >= 150)
+    crawl.send_signal(signal.SIGTERM)
+    out, err = crawl.communicate(timeout=120)
+    assert crawl.returncode == 6, out + err[-3000:]
+    assert "run demo:000001: interrupted" in out
+    assert "resume with: darkarchive crawl demo --resume demo:000001" in err
+    first = market.requests_served - served
+    with pymongo.MongoClient(mongo_server.uri) as client:
+        db = client[env["DARKARCHIVE_DB"]]
+        run = db.runs.find_one({"_id": "demo:000001"})
+        assert run["status"] == "interrupted" and run["counts"]["pages"] < PAGES
+        assert db.leases.count_documents({}) == 0, "a clean stop releases the lease"
+        archived = db.pages.count_documents({"run": "demo:000001"})
+
+    resumed = run_cli("crawl", "demo", "--mirror", market.url, "--resume", "demo:000001", env=env)
+    assert "run demo:000001: complete" in resumed.stdout
+    assert f"resumed: {archived} page(s) read back from the archive" in resumed.stdout
+    fetched_twice = market.requests_served - served - PAGES
+    print(f"SIGTERM after {first} requests: {archived} archived, fetched twice: {fetched_twice}")
+    assert fetched_twice == 0
+    assert _without_resumes(comparable_export("demo", market.url, env)) == expected
+
+
+def test_sigkill_leaves_no_server_and_the_next_command_closes_the_run_for_resume(
+    reference: tuple[FixtureServer, list[Any]], tmp_path: Path
+) -> None:
+    market, expected = reference
+    env = _embedded_env(tmp_path, idle=2)
+    data = str(tmp_path / "home" / "mongo")
+    served = market.requests_served
+    crawl = _start_crawl(env, market.url)
+    _wait_for(lambda: market.requests_served - served >= 250)
+    crawl.kill()
+    crawl.communicate(timeout=60)
+    before_kill = market.requests_served - served
+    # Its server belonged to the shared service, which stops once idle: no orphan.
+    _wait_for(lambda: not processes_mentioning(data), timeout=30)
+
+    runs = run_cli("runs", "demo", env=env).stdout
+    assert "interrupted" in runs and f"pid {crawl.pid}" in runs, runs
+    with pymongo.MongoClient(_service_uri(tmp_path)) as client:
+        db = client.darkarchive
+        assert db.runs.find_one({"_id": "demo:000001"})["status"] == "interrupted"
+        archived = db.pages.count_documents({"run": "demo:000001"})
+    resumed = run_cli("crawl", "demo", "--mirror", market.url, "--resume", "demo:000001", env=env)
+    assert "run demo:000001: complete" in resumed.stdout
+    fetched_twice = market.requests_served - served - PAGES
+    print(f"SIGKILL after {before_kill} requests: {archived} archived, twice: {fetched_twice}")
+    # Exactly what was fetched but not yet archived when it died is fetched again.
+    assert fetched_twice == before_kill - archived
+    assert _without_resumes(comparable_export("demo", market.url, env)) == expected
+
+
+def _without_resumes(export: list[Any]) -> list[Any]:
+    """The run's header says when it was resumed; everything else must be as uninterrupted."""
+    *records, header = export
+    return [*records, {k: v for k, v in header.items() if k != "resumed"}]
+
+
+def _service_uri(tmp_path: Path) -> str:
+    from pipelines.store.service import ServiceInfo
+
+    info = ServiceInfo.read(tmp_path / "home" / "mongo")
+    assert info is not None, "the shared server is not running"
+    return info.uri
+
+
+def test_resume_is_refused_for_a_finished_or_superseded_run(
+    mongo_server: EmbeddedMongo, tmp_path: Path
+) -> None:
+    env = _uri_env(mongo_server, tmp_path)
+    with pymongo.MongoClient(mongo_server.uri, tz_aware=True) as client:
+        archive = Archive(client[env["DARKARCHIVE_DB"]])
+        archive.ensure_indexes()
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        first = archive.open_run("demo", parser_version="p", started_at=now)
+        mark_interrupted(archive.db, first.run_id, "interrupted: test")
+        second = archive.open_run("demo", parser_version="p", started_at=now)
+        archive.close_run(second, status="partial", counts={})
+    for run_id, why in (
+        ("demo:000001", "the later run demo:000002 has superseded it"),
+        (
+            "demo:000002",
+            "it is partial; only a running or interrupted run can be resumed "
+            "(start a new run instead)",
+        ),
+        ("demo:000009", "no such run"),
+    ):
+        result = subprocess.run(
+            _cli("crawl", "demo", "--resume", run_id), capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.strip() == f"darkarchive: refused: cannot resume run {run_id}: {why}"
