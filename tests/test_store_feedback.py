@@ -101,3 +101,24 @@ def test_entries_without_rating_or_buyer_are_kept_and_matched(
     next_day = {**weeks_ago(DAY2, 1), "rating": None, "rating_text": "Positive", "buyer": ""}
     assert archive.record_feedback(run2, "1", [next_day], prov(DAY2)) == 0
     assert len(queries.feedback(db, "mkt")) == 2
+
+
+def test_what_a_run_saw_is_never_rewritten_by_what_later_runs_learn(
+    archive: Archive, db: Database
+) -> None:
+    """Run 1's answer stays run 1's: the narrower interval run 2 learned is stored beside it."""
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    archive.record_feedback(run1, "1", [weeks_ago(DAY1, 2)], prov(DAY1))
+    before = queries.feedback(db, "mkt", run_id=run1.run_id)
+    archive.record_feedback(run2, "1", [weeks_ago(DAY2, 2)], prov(DAY2))
+    archive.record_feedback(run2, "1", [weeks_ago(DAY2, 2)], prov(DAY2))  # a resume: no change
+    assert queries.feedback(db, "mkt", run_id=run1.run_id) == before
+    (seen1,) = before
+    assert (seen1["date_earliest"], seen1["narrowed_by"]) == (DAY1 - timedelta(weeks=3), None)
+    (seen2,) = queries.feedback(db, "mkt", run_id=run2.run_id)
+    assert (seen2["date_earliest"], seen2["narrowed_by"]) == (
+        DAY2 - timedelta(weeks=3),
+        "mkt:000002",
+    )
+    assert seen2["date_latest"] == seen1["date_latest"] == DAY1 - timedelta(weeks=2)
+    assert len(db.feedback.find_one({})["narrowed"]) == 1

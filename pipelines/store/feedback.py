@@ -42,6 +42,22 @@ def _interval(entry: Mapping[str, Any]) -> tuple[datetime, datetime]:
     return earliest, latest
 
 
+def as_of(doc: dict[str, Any], seq: int | None = None) -> dict[str, Any]:
+    """The entry as known at run `seq` (None: now): the narrowest interval learned by then.
+
+    The stored `date_earliest`/`date_latest` are what the first run saw and never change;
+    each later run that narrowed them appended to `narrowed`, so what run R said about an
+    entry is the same bytes however many runs came after (past runs are immutable).
+    """
+    out = {k: v for k, v in doc.items() if k != "narrowed"}
+    out["narrowed_by"] = None
+    for step in doc.get("narrowed") or ():
+        if seq is None or step["seq"] <= seq:
+            out["date_earliest"], out["date_latest"] = step["date_earliest"], step["date_latest"]
+            out["narrowed_by"] = step["run"]
+    return out
+
+
 def record_feedback_many(
     db: Database,
     run: RunRef,
@@ -69,14 +85,17 @@ def record_feedback_many(
     if keys:
         query = {"source": run.source, "listing_key": {"$in": keys}}
         for doc in db[FEEDBACK].find(query):
-            stored[(doc["listing_key"], _identity(doc))].append(doc)
+            stored[(doc["listing_key"], _identity(doc))].append(as_of(doc))
     ops: list[Any] = []
     narrowed: dict[str, dict[str, Any]] = {}  # one update per entry, its narrowest interval
-    new = 0
+    new = 0  # what later runs learn is appended as new knowledge, never written over
     for listing_key, entries, provenance in pages_feedback:
         new += _plan(run, listing_key, entries, provenance, stored, ops, narrowed)
     ops.extend(
-        UpdateOne({"_id": doc_id}, {"$set": {**interval, "last_run": run.run_id}})
+        UpdateOne(
+            {"_id": doc_id},
+            {"$push": {"narrowed": {"run": run.run_id, "seq": run.seq, **interval}}},
+        )
         for doc_id, interval in narrowed.items()
     )
     _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)

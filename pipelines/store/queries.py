@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING, DESCENDING
 
 from pipelines.store.codec import from_bson
+from pipelines.store.feedback import as_of
 from pipelines.store.observations import observed_keys
 from pipelines.store.pages import load_body
 from pipelines.store.schema import FEEDBACK, RUNS, versions_collection
@@ -149,10 +150,13 @@ def delisted(db: Database, source: str, run_id: str, *, kind: str = "listing") -
 
 
 def feedback(db: Database, source: str, *, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Feedback entries of a source first seen at or before `run_id` (all when None)."""
+    """Feedback entries of a source first seen at or before `run_id` (all when None), each
+    as that run knew it: the same answer however many runs came after."""
     query: dict[str, Any] = {"source": source}
+    seq: int | None = None
     if run_id is not None:
-        query["first_seq"] = {"$lte": _require_run(db, run_id)["seq"]}
-    docs = [from_bson(d) for d in db[FEEDBACK].find(query)]
+        seq = _require_run(db, run_id)["seq"]
+        query["first_seq"] = {"$lte": seq}
+    docs = [from_bson(as_of(d, seq)) for d in db[FEEDBACK].find(query)]
     docs.sort(key=lambda d: (d["listing_key"], d["date_earliest"], d["_id"]))
     return docs
