@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`darkarchive <args>` in its own process; it must succeed."""
+def run_cli(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
+    """`darkarchive <args>` in its own process; it must exit with `code` (0: success)."""
     result = subprocess.run(
         [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
         capture_output=True,
@@ -17,7 +17,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         timeout=600,
         env=env,
     )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    assert result.returncode == code, f"{args} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
     return result
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from subprocesses import pid_alive
 
 from pipelines.store.connect import open_database, redact_uri
 from pipelines.store.embedded import DataDirLockedError, EmbeddedMongo
-from pipelines.store.service import ServiceInfo
+from pipelines.store.service import ServiceInfo, pid_alive
 
 if TYPE_CHECKING:
     from pathlib import Path
