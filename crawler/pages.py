@@ -5,7 +5,6 @@ The spider and the replay tests share this, so a saved page is read exactly as a
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -14,13 +13,12 @@ from urllib.parse import urljoin
 from scrapy.http import TextResponse
 
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
+from crawler.extraction.guarded import run_page_object
 from crawler.items import PageItem
 from crawler.pagestate import CONTENT_STATES, classify
 from pipelines.store.pages import SECRET_HEADERS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from scrapy.http import Response
 
     from crawler.sources.model import PageBlueprint, Source
@@ -53,14 +51,9 @@ def public_headers(response: Response) -> dict[str, str]:
     }
 
 
-def _page_object(dotted: str) -> Callable[[Response], Extraction]:
-    module_name, _, attr = dotted.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-
-
 def _extract(blueprint: PageBlueprint, response: TextResponse) -> Extraction:
-    if blueprint.page_object:
-        return _page_object(blueprint.page_object)(response)
+    if blueprint.page_object:  # installed code only, under a time limit (crawler.extraction)
+        return run_page_object(blueprint.page_object, response, blueprint.page_object_timeout)
     return extract_page(blueprint, response.selector, response.url)
 
 
@@ -104,7 +97,7 @@ def read_page(
         return item
     assert isinstance(response, TextResponse)  # classify() gives content states to text only
     if source.rates is not None:
-        rates = extract_value(source.rates, response.selector, response.url)
+        rates = extract_value(source.rates, response.selector, response.url, "rates")
         item.rates = rates if isinstance(rates, list) else [rates] if rates else []
     extraction = _extract(source.pages[state], response)  # type: ignore[index]
     item.fields, item.missing, item.coverage = (
@@ -113,5 +106,6 @@ def read_page(
         extraction.coverage,
     )
     item.problems.extend(extraction.dropped_rows)
+    item.problems.extend(extraction.problems)
     item.links = _links(source, response)
     return item

@@ -2,14 +2,18 @@
 
 A login wall or a DDoS queue served with HTTP 200 must never be read as an empty index;
 so every response gets a state first, from the source's detectors, then from its status.
+The detectors' patterns come from a source file and run under a time limit
+(`crawler.extraction.patterns`): a pattern that backtracks for ever raises `PatternTimeout`
+and the page is abandoned with that reason instead of wedging the crawl.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from scrapy.http import TextResponse
+
+from crawler.extraction.patterns import search
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -19,10 +23,11 @@ if TYPE_CHECKING:
 CONTENT_STATES: frozenset[str] = frozenset({"index", "listing", "vendor"})
 
 
-def _matches(detector: StateDetector, response: Response) -> bool:
+def _matches(detector: StateDetector, response: Response, key: str) -> bool:
     if detector.status and response.status not in detector.status:
         return False
-    if detector.url_regex and not re.search(detector.url_regex, response.url):
+    url = response.url
+    if detector.url_regex and not search(detector.url_regex, url, key=f"{key}.url_regex", url=url):
         return False
     markup_rule = detector.css or detector.xpath or detector.text_regex
     # Markup rules only mean something on markup (a JSON body has no `form#login`).
@@ -35,7 +40,10 @@ def _matches(detector: StateDetector, response: Response) -> bool:
     if detector.xpath and not response.xpath(detector.xpath):  # type: ignore[attr-defined]
         return False
     text = response.text if isinstance(response, TextResponse) else ""
-    return not (detector.text_regex and not re.search(detector.text_regex, text))
+    return not (
+        detector.text_regex
+        and not search(detector.text_regex, text, key=f"{key}.text_regex", url=url)
+    )
 
 
 def _by_status(status: int) -> str | None:
@@ -51,9 +59,12 @@ def _by_status(status: int) -> str | None:
 
 
 def classify(source: Source, response: Response, expected_kind: str) -> str:
-    """The page state: detectors first, then HTTP status, then the kind we asked for."""
-    for detector in source.states:
-        if _matches(detector, response):
+    """The page state: detectors first, then HTTP status, then the kind we asked for.
+
+    Raises `PatternTimeout` when one of the source's patterns runs out of time on the page.
+    """
+    for number, detector in enumerate(source.states):
+        if _matches(detector, response, f"states[{number}]"):
             return detector.state
     by_status = _by_status(response.status)
     if by_status:
@@ -65,6 +76,9 @@ def classify(source: Source, response: Response, expected_kind: str) -> str:
     blueprint = source.pages.get(expected_kind)  # type: ignore[call-overload]
     if blueprint is None:
         return "other"
-    if blueprint.url_regex and not re.search(blueprint.url_regex, response.url):
+    key = f"pages.{expected_kind}.url_regex"
+    if blueprint.url_regex and not search(
+        blueprint.url_regex, response.url, key=key, url=response.url
+    ):
         return "other"
     return expected_kind

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ from scrapy.utils.log import configure_logging
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 
+from crawler import exit_codes
 from crawler.spiders.market import MarketSpider
 
 if TYPE_CHECKING:
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 # Stats the archive pipeline sets when a crawl could not open its run (a held lease, a
 # refused resume, an unreachable database): an answer for the caller, not a crash.
 NOT_OPENED = ("darkarchive/refused", "darkarchive/open_error")
+# Seconds the forced path may spend closing the run in the database before it exits anyway.
+FORCE_RECORD_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,11 @@ def run_crawls(jobs: Sequence[CrawlJob], settings: Settings) -> list[dict[str, A
 
     SIGTERM (systemd, `timeout`) and SIGINT stop the crawl cleanly: requests in flight
     finish, pending items are written and the run closes as `interrupted`, ready to be
-    resumed. A second signal stops at once; the next command then finds the run's crawler
-    dead and closes the run itself.
+    resumed. If that clean stop has not finished `SHUTDOWN_FORCE_AFTER` seconds later (a
+    page object or a pattern holding the crawl's thread, a hung request), or at a second
+    signal, a watchdog thread closes the run as `interrupted` in the database and the
+    process exits with code 6 at once; pages fetched but not yet written are fetched again
+    on `--resume`.
     """
     install_reactor(settings["TWISTED_REACTOR"])
     from twisted.internet import defer, reactor
@@ -65,6 +73,18 @@ def run_crawls(jobs: Sequence[CrawlJob], settings: Settings) -> list[dict[str, A
     signals_seen: list[int] = []
     current: list[Crawler] = []
     finished: list[bool] = []
+    force_after = settings.getfloat("SHUTDOWN_FORCE_AFTER", 15.0)
+    watchdogs: list[threading.Timer] = []
+
+    def force_later(name: str, delay: float) -> None:
+        def force() -> None:
+            if not finished:
+                _force_exit(current[-1] if current else None, name, delay)
+
+        timer = threading.Timer(delay, force)
+        timer.name, timer.daemon = "darkarchive-stop-watchdog", True
+        timer.start()
+        watchdogs.append(timer)
 
     def stop_when_running() -> None:
         """Stop the crawl once its engine runs: a signal may come while it is still opening,
@@ -81,11 +101,16 @@ def run_crawls(jobs: Sequence[CrawlJob], settings: Settings) -> list[dict[str, A
         signals_seen.append(signum)
         name = signal.Signals(signum).name
         if len(signals_seen) == 1:
-            logger.warning("%s received: stopping the crawl cleanly (again to force)", name)
+            logger.warning(
+                "%s received: stopping the crawl cleanly (forced after %g s, or again)",
+                name,
+                force_after,
+            )
             reactor.callFromThread(stop_when_running)  # type: ignore[attr-defined]
+            force_later(name, force_after)
         else:
-            logger.error("%s received again: stopping now, the run stays open", name)
-            reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined, misc]
+            logger.error("%s received again: stopping now", name)
+            force_later(name, 0.0)
 
     @defer.inlineCallbacks
     def sequence():  # type: ignore[no-untyped-def]
@@ -118,8 +143,56 @@ def run_crawls(jobs: Sequence[CrawlJob], settings: Settings) -> list[dict[str, A
         reactor.callWhenRunning(sequence)  # type: ignore[attr-defined]
         reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined, misc, call-arg]
     finally:
+        finished.append(True)
+        for timer in watchdogs:
+            timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failures:
         raise failures[0]
     return results
+
+
+def _force_exit(crawler: Crawler | None, signal_name: str, waited: float) -> None:
+    """The clean stop did not finish: close the run as `interrupted` and exit with code 6.
+
+    Runs on the watchdog thread, so it works while the crawl's own thread is held. The
+    database gets `FORCE_RECORD_TIMEOUT` seconds; a run it could not close is still closed
+    as `interrupted` by the next command (its crawler's PID is gone).
+    """
+    stats = crawler.stats if crawler is not None and crawler.stats is not None else None
+    run_id = stats.get_value("darkarchive/run_id") if stats is not None else None
+    how = "a second signal" if waited == 0 else f"the clean stop had not ended after {waited:g} s"
+    logger.error("%s: %s; ending the crawl now", signal_name, how)
+    if crawler is not None and run_id:
+        source = str(run_id).split(":")[0]
+        reason = (
+            f"interrupted: {signal_name}, stopped by force ({how}); resume with "
+            f"`darkarchive crawl {source} --resume {run_id}`"
+        )
+        recorder = threading.Thread(
+            target=_record_interrupted, args=(crawler, str(run_id), reason), daemon=True
+        )
+        recorder.start()
+        recorder.join(FORCE_RECORD_TIMEOUT)
+        print(f"run {run_id}: interrupted ({how})", flush=True)
+        print(f"resume with: darkarchive crawl {source} --resume {run_id}", file=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_codes.INTERRUPTED)
+
+
+def _record_interrupted(crawler: Crawler, run_id: str, reason: str) -> None:
+    from pipelines.store.connect import settings_database
+    from pipelines.store.runs import mark_interrupted
+
+    try:
+        db, close = settings_database(crawler.settings)
+        try:
+            mark_interrupted(db, run_id, reason)
+        finally:
+            close()
+    except Exception:
+        logger.exception("run %s could not be closed as interrupted", run_id)

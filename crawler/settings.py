@@ -31,8 +31,16 @@ DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 MEDIA_ALLOW_REDIRECTS = False
 COOKIES_DEBUG = False
+# No live back door into a crawl: Scrapy's telnet console and its remote control (2.19, on
+# by default: an HTTP endpoint on loopback that runs Python code, its token in a job file
+# under the user's home) would let any local reader of that file drive a crawl holding
+# the database URI and the session cookies. Both stay off, Tor crawls included.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
+# SIGTERM/SIGINT stop a crawl cleanly; if that has not finished after this many seconds (a
+# stuck page, a hung request), the run is closed `interrupted` and the process exits (6).
+SHUTDOWN_FORCE_AFTER = 15.0
 
 DOWNLOADER_MIDDLEWARES = {
     # On --resume: pages the run already archived come from the archive, before any routing.
@@ -40,6 +48,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.tor_routing.TorRouting": 5,
     "crawler.middlewares.onion_guard.OnionGuard": 10,
     "crawler.middlewares.content_types.ContentTypeGuard": 50,
+    # Scrapy's offsite policy, with each refusal (off-site, file:, data:, a redirect loop)
+    # recorded on the run instead of a DEBUG line.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.middlewares.refusals.RecordedOffsite": 50,
     # process_exception runs from the downloader outwards: this one sees a failure before
     # the retry middleware (550) decides whether to retry it.
     "crawler.middlewares.tor_health.TorCircuitHealth": 560,

@@ -1,17 +1,22 @@
-"""Apply a source's field blueprint to a page: selectors in, raw strings out."""
+"""Apply a source's field blueprint to a page: selectors in, raw strings out.
+
+Patterns run under a time limit (`crawler.extraction.patterns`); a field whose pattern runs
+out of time on a page comes back empty, with the reason among the page's problems.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crawler.extraction.patterns import DOTALL, PatternTimeout, search
 from crawler.extraction.processors import SINGLE, join
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from parsel import Selector
+    from regex import Match
 
     from crawler.sources.model import FieldRule, PageBlueprint
 
@@ -24,39 +29,49 @@ class Extraction:
     missing: list[str] = field(default_factory=list)
     coverage: float = 1.0
     dropped_rows: list[str] = field(default_factory=list)
+    #: what went wrong on the page beyond missing fields (a pattern out of time, a page
+    #: object that failed); each becomes a problem on the page record
+    problems: list[str] = field(default_factory=list)
 
 
-def _kept(match: re.Match[str], template: str | None) -> str:
+def _kept(match: Match[str], template: str | None) -> str:
     """The first group (or the whole match); with a template, "{1}-{2}" of its groups."""
     if template is not None:
         return template.format(match.group(0), *match.groups())
     return match.group(1) if match.groups() else match.group(0)
 
 
-def _select(rule: FieldRule, node: Selector, url: str) -> list[str]:
+def _select(rule: FieldRule, node: Selector, url: str, key: str) -> list[str]:
     if rule.const is not None:
         return [rule.const]
     if rule.url_regex is not None:
-        match = re.search(rule.url_regex, url)
+        match = search(rule.url_regex, url, key=f"{key}.url_regex", url=url)
         return [_kept(match, rule.template)] if match else []
     found = node.css(rule.css) if rule.css is not None else node.xpath(rule.xpath or "")
     return [v for v in found.getall() if v is not None]
 
 
-def _apply_regex(pattern: str, values: list[str], template: str | None = None) -> list[str]:
+def _apply_regex(
+    pattern: str, values: list[str], template: str | None, *, key: str, url: str
+) -> list[str]:
     kept = []
     for value in values:
-        match = re.search(pattern, value, re.DOTALL)
+        match = search(pattern, value, flags=DOTALL, key=f"{key}.regex", url=url)
         if match:
             kept.append(_kept(match, template))
     return kept
 
 
-def extract_value(rule: FieldRule, node: Selector, url: str) -> str | list[str] | None:
-    """One field: a list when the rule says `multiple`, else the first value or None."""
-    values = _select(rule, node, url)
+def extract_value(
+    rule: FieldRule, node: Selector, url: str, key: str = "field"
+) -> str | list[str] | None:
+    """One field: a list when the rule says `multiple`, else the first value or None.
+
+    Raises `PatternTimeout` (naming `key`) when one of the rule's patterns runs out of time.
+    """
+    values = _select(rule, node, url, key)
     if rule.regex is not None:
-        values = _apply_regex(rule.regex, values, rule.template)
+        values = _apply_regex(rule.regex, values, rule.template, key=key, url=url)
     for name in rule.processors:
         if name == "join":
             values = [join(values)]
@@ -71,13 +86,29 @@ def extract_value(rule: FieldRule, node: Selector, url: str) -> str | list[str] 
 
 
 def extract_fields(
-    rules: Mapping[str, FieldRule], node: Selector, url: str
+    rules: Mapping[str, FieldRule],
+    node: Selector,
+    url: str,
+    prefix: str = "fields",
+    problems: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Every field of a rule set, and the required ones that came back empty."""
+    """Every field of a rule set, and the required ones that came back empty.
+
+    A field whose pattern runs out of time is empty; the reason goes to `problems`.
+    """
     fields: dict[str, Any] = {}
     missing: list[str] = []
     for name, rule in rules.items():
-        value = extract_value(rule, node, url)
+        key = f"{prefix}.{name}"
+        value: str | list[str] | None = [] if rule.multiple else None
+        # A pattern that ran out of time once on this page is not tried on its other rows.
+        if problems is None or not any(p.startswith(f"{key}.") for p in problems):
+            try:
+                value = extract_value(rule, node, url, key)
+            except PatternTimeout as exc:
+                if problems is None:
+                    raise
+                problems.append(str(exc))
         fields[name] = value
         if rule.required and not value:
             missing.append(name)
@@ -86,13 +117,15 @@ def extract_fields(
 
 def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extraction:
     """All fields and repeated blocks of a page; coverage is the share of fields found."""
-    fields, missing = extract_fields(blueprint.fields, root, url)
+    problems: list[str] = []
+    fields, missing = extract_fields(blueprint.fields, root, url, "fields", problems)
     dropped_rows: list[str] = []
     for name, list_rule in blueprint.lists.items():
         nodes = root.css(list_rule.css) if list_rule.css else root.xpath(list_rule.xpath or "")
         records, dropped = [], []
         for index, node in enumerate(nodes):
-            record, record_missing = extract_fields(list_rule.fields, node, url)
+            prefix = f"lists.{name}.fields"
+            record, record_missing = extract_fields(list_rule.fields, node, url, prefix, problems)
             if record_missing:  # one broken row must not cost the page its other fields
                 dropped.append(f"{name}[{index}] dropped: {', '.join(record_missing)} not found")
             else:
@@ -102,4 +135,10 @@ def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extracti
     declared = [n for n, r in blueprint.fields.items() if r.const is None]
     found = sum(1 for n in declared if fields.get(n))
     coverage = found / len(declared) if declared else 1.0
-    return Extraction(fields=fields, missing=missing, coverage=coverage, dropped_rows=dropped_rows)
+    return Extraction(
+        fields=fields,
+        missing=missing,
+        coverage=coverage,
+        dropped_rows=dropped_rows,
+        problems=list(dict.fromkeys(problems)),  # one line per pattern, not per row
+    )

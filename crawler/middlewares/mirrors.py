@@ -4,7 +4,9 @@ Markets run several mirrors because mirrors die. A request that could not even c
 timed out) after Scrapy's own retries moves the spider to the next live mirror and is sent
 there, path unchanged; later requests follow (the spider rewrites links to the mirror in
 use). The request fingerprint ignores which mirror a URL names, so a page fetched on one
-mirror is not fetched again on another. Each switch is a run event.
+mirror is not fetched again on another; the moved request itself bypasses that filter (it
+is the same page, not yet fetched) and moves at most once per mirror. Each switch is a run
+event.
 """
 
 from __future__ import annotations
@@ -75,9 +77,16 @@ class MirrorFailover:
             logger.warning("mirror %s unreachable; switching to %s", failed, alive[0])
         elif spider.mirror in self.dead:  # type: ignore[union-attr]
             return None
+        moves = request.meta.get("mirror_moves", 0)
+        if moves >= len(mirrors):  # every mirror had its chance: never a loop between them
+            return None
         moved: str = spider.on_mirror(request.url)  # type: ignore[union-attr]
         meta = {k: v for k, v in request.meta.items() if k != "retry_times"}
-        return request.replace(url=moved, meta=meta)
+        meta["mirror_moves"] = moves + 1
+        # The fingerprint ignores the mirror, so the moved request is its own duplicate:
+        # without dont_filter the scheduler drops it silently (a crawl with `retries: 0`
+        # and a dead first mirror then fetched nothing at all).
+        return request.replace(url=moved, meta=meta, dont_filter=True)
 
     def _record(self, reason: str, url: str) -> None:
         record_run_event(self.crawler, "mirror", reason, url)

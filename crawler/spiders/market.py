@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlparse
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest, StopDownload
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, StopDownload
+from twisted.internet.defer import CancelledError
 
 from crawler.items import PageItem
 from crawler.middlewares.onion_guard import is_onion
@@ -135,7 +136,12 @@ class MarketSpider(scrapy.Spider):
     def parse_page(self, response: Response) -> Iterator[PageItem | scrapy.Request]:
         # A page a resumed run had archived is read back with the time it was fetched.
         fetched_at = response.meta.get("archived_fetched_at")
-        item = read_page(self.source, response, response.meta["kind"], fetched_at=fetched_at)
+        try:
+            item = read_page(self.source, response, response.meta["kind"], fetched_at=fetched_at)
+        except Exception as exc:  # a pattern out of time, a bug: the page is recorded, not lost
+            logger.exception("reading %s failed", response.url)
+            yield self._unread(response, exc)
+            return
         yield item
         for rule, urls in item.links.items():
             if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):
@@ -143,13 +149,33 @@ class MarketSpider(scrapy.Spider):
             for url in urls:
                 yield self._request(url, FOLLOW_KIND[rule])
 
+    def _unread(self, response: Response, error: Exception) -> PageItem:
+        """A page that was fetched but could not be read: archived, with the reason."""
+        return PageItem(
+            source=self.source.id,
+            url=response.url,
+            kind=response.meta.get("kind", "index"),
+            state="error",
+            status=response.status,
+            fetched_at=datetime.now(UTC),
+            body=response.body,
+            error=f"page not read: {type(error).__name__}: {error}",
+        )
+
     def on_error(self, failure: Failure) -> Iterator[PageItem]:
         """A page we could not (or would not) fetch is still a page of the run: record why."""
         request = failure.request  # type: ignore[attr-defined]
         error = failure.value
         state, status = "error", None
         reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
-        if isinstance(error, IgnoreRequest):  # a guard refused it: content type, Tor policy
+        if isinstance(error, (CancelledError, DownloadCancelledError)) and not str(error):
+            # Scrapy cancels a body that grows past DOWNLOAD_MAXSIZE without a message.
+            limit = request.meta.get("download_maxsize", self.settings.getint("DOWNLOAD_MAXSIZE"))
+            reason = (
+                f"download of {request.url} cut off: the body grew past DOWNLOAD_MAXSIZE "
+                f"({limit} bytes), or the crawl was stopping"
+            )
+        elif isinstance(error, IgnoreRequest):  # a guard refused it: content type, Tor policy
             state, reason = "other", str(error)
         elif isinstance(error, StopDownload) and error.response is not None:
             state, status = "other", error.response.status

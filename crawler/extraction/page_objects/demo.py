@@ -1,9 +1,9 @@
-"""Page objects: Python extraction for a market too odd for selectors in YAML.
+"""The demo market's vendor pages read in Python: the example page object to copy.
 
-A source names one by dotted path (`pages.vendor.page_object: crawler.extraction.
-page_objects.demo_vendor`); it receives the response and returns the same `Extraction` a
-blueprint would, so everything after extraction is unchanged. `demo_vendor` reads the demo
-market's vendor pages with BeautifulSoup, as the example to copy.
+`pages.vendor.page_object: crawler.extraction.page_objects.demo.demo_vendor` (or
+`crawler.extraction.page_objects.demo_vendor`) in a source file; it receives the response
+and returns the same `Extraction` a blueprint would, so everything after extraction is
+unchanged.
 """
 
 from __future__ import annotations
