@@ -2,6 +2,10 @@
 
 It owns the run: opened when the spider opens, closed with a completeness verdict when it
 closes, with every failure recorded as a run event that names the URL and the page state.
+When the database stops answering, pages go to the run's local spool and the crawl goes
+on; once the database answers again the spool is written in order and the run closes
+normally. If the crawl ends first, the spool keeps the verdict for `darkarchive spool
+flush`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pymongo
 from pymongo.errors import PyMongoError
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
@@ -19,19 +25,32 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.signals import run_event
 from pipelines.accounting import RunAccounting
 from pipelines.store.archive import Archive
-from pipelines.store.connect import settings_database
+from pipelines.store.connect import darkarchive_home, settings_database
 from pipelines.store.leases import LeaseHeldError, SourceLease
-from pipelines.store.model import EntityObservation, PageRecord, Provenance
+from pipelines.store.page_writes import PageWrites, event_record, is_unreachable, page_record
+from pipelines.store.reconnect import Reconnector
 from pipelines.store.runs import ResumeRefusedError
+from pipelines.store.sizes import DEFAULT_MAX_LIST_ITEMS, cap_lists
+from pipelines.store.spool import (
+    Spool,
+    SpoolDamage,
+    SpoolError,
+    SpoolPendingError,
+    pending_spools,
+    spool_root,
+)
+from pipelines.store.spool_flush import record_outage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pymongo.database import Database
     from scrapy import Spider
     from scrapy.crawler import Crawler
 
     from crawler.items import PageItem
     from crawler.sources.model import Source
+    from pipelines.accounting import RunStatus
     from pipelines.store.model import RunRef
 
 logger = logging.getLogger(__name__)
@@ -54,6 +73,16 @@ def parser_version(source: Source) -> str:
     return f"{code}+{hashlib.sha256(blueprint.encode()).hexdigest()[:12]}"
 
 
+class _Outage:
+    """The database is away: the run's spool, and how far a drain has written it."""
+
+    def __init__(self, spool: Spool, since: datetime) -> None:
+        self.spool = spool
+        self.since = since
+        self.pages = 0
+        self.offset = 0
+
+
 class ArchivePipeline:
     """Writes pages, entities, feedback, rates and events; closes the run with its verdict."""
 
@@ -63,13 +92,18 @@ class ArchivePipeline:
         self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
         self.lease_ttl = settings.getfloat("ARCHIVE_LEASE_TTL", 60.0)
+        self.spool_root = Path(settings.get("ARCHIVE_SPOOL_DIR") or spool_root(darkarchive_home()))
+        self.reconnect_max_wait = settings.getfloat("ARCHIVE_RECONNECT_MAX_WAIT", 10.0)
+        self.drain_chunk = settings.getint("ARCHIVE_SPOOL_DRAIN_CHUNK", 50)
         self.lease: SourceLease | None = None
         self.accounting = RunAccounting()
-        self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
-        self.pending_feedback: list[tuple[str, list[dict[str, Any]], Provenance]] = []
-        self.rates_seen: dict[str, Any] = {}
-        self.archive_error: str | None = None
-        self.unstored: list[str] = []
+        self.writes: PageWrites | None = None
+        self.outage: _Outage | None = None
+        self.reconnector: Reconnector | None = None
+        self.stopped: str | None = None  # why nothing more can be kept (a full spool disk)
+        self.lost: list[str] = []  # fetched after that: neither stored nor spooled
+        self.spooled_pages = 0  # over every outage of this crawl
+        self.outage_seconds = 0.0
         self._closing: Any = None
         self._disconnect: Callable[[], None] = lambda: None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
@@ -84,25 +118,30 @@ class ArchivePipeline:
         assert self.crawler.spider is not None
         return self.crawler.spider
 
+    def _stat(self, key: str, value: Any) -> None:
+        self.crawler.stats.set_value(f"darkarchive/{key}", value)  # type: ignore[union-attr]
+
     def open_spider(self) -> None:
         try:
             self._open_run()
-        except (LeaseHeldError, ResumeRefusedError) as exc:  # another crawl holds the source
-            self.crawler.stats.set_value("darkarchive/refused", str(exc))  # type: ignore[union-attr]
+        except (LeaseHeldError, ResumeRefusedError, SpoolError) as exc:  # refused
+            self._stat("refused", str(exc))
             self._let_go()
             raise
         except (ValueError, PyMongoError) as exc:
-            self.crawler.stats.set_value("darkarchive/open_error", str(exc))  # type: ignore[union-attr]
+            self._stat("open_error", str(exc))
             self._let_go()
             raise
 
     def _open_run(self) -> None:
         source: Source = self.spider.source  # type: ignore[attr-defined]
-        db, self._disconnect = settings_database(self.crawler.settings)
-        self.archive = Archive(db)
+        self.db: Database
+        self.db, self._disconnect = settings_database(self.crawler.settings)
+        self.archive = Archive(self.db)
         self.archive.ensure_indexes()
+        self._refuse_pending_spool(source.id)
         # One run per source at a time, before a run (and its seq) exists.
-        self.lease = SourceLease(db, source.id, ttl=self.lease_ttl)
+        self.lease = SourceLease(self.db, source.id, ttl=self.lease_ttl)
         self.lease.acquire()
         self.parser_version = parser_version(source)
         self.accounting.drift_limits = {
@@ -121,10 +160,38 @@ class ArchivePipeline:
             },
             resume=self.resume,
         )
-        self.crawler.stats.set_value("darkarchive/run_id", self.run.run_id)  # type: ignore[union-attr]
+        self.writes = self._new_writes()
+        self._stat("run_id", self.run.run_id)
         self.lease.attach_run(self.run.run_id)
         self.lease.keep_renewed(self._lease_lost)
+        self.reconnector = Reconnector(
+            self.db.client, self._database_back, max_wait=self.reconnect_max_wait
+        )
         logger.info("run %s opened (parser %s)", self.run.run_id, self.parser_version)
+
+    def _refuse_pending_spool(self, source: str) -> None:
+        """An earlier run's spooled pages go first: a later run would supersede it."""
+        for spool in pending_spools(self.spool_root, source):
+            spool.lock().unlock()  # SpoolBusyError (refused) while a crawl or flush holds it
+            raise SpoolPendingError(
+                f"run {spool.run_id} of {source} has pages in its spool ({spool.folder}); "
+                f"write them first: darkarchive spool flush --run {spool.run_id}"
+            )
+
+    def _new_writes(self) -> PageWrites:
+        """A fresh write path (and archive, so nothing queued before an outage lingers)."""
+        self.archive = Archive(self.db)
+
+        def failed() -> None:
+            self.accounting.archive_failures += 1
+
+        return PageWrites(
+            self.archive,
+            self.run,
+            parser_version=self.parser_version,
+            batch_size=self.batch_size,
+            on_failure=failed,
+        )
 
     def _lease_lost(self, reason: str) -> None:
         """From the renewal thread: another crawl now owns the source; this one stops."""
@@ -139,36 +206,61 @@ class ArchivePipeline:
         reactor.callFromThread(stop)  # type: ignore[attr-defined]
 
     def _let_go(self) -> None:
-        """Release the lease (if ours) and the database connection."""
+        """Stop reconnecting, release the lease (if ours), the spool and the connection."""
+        if self.reconnector is not None:
+            self.reconnector.stop()
         if self.lease is not None:
-            self.lease.release()
+            with pymongo.timeout(3.0):  # a dead database must not hold the exit for long
+                self.lease.release()
             self.lease = None
+        if self.outage is not None:
+            self.outage.spool.unlock()
         self._disconnect()
         self._disconnect = lambda: None
 
+    # -- items --------------------------------------------------------------------------
     def process_item(self, item: PageItem) -> PageItem:
-        if self.archive_error is not None:
-            self.unstored.append(item.url)
+        blueprint = self.spider.source.pages.get(item.state)  # type: ignore[attr-defined]
+        cap_lists(item, blueprint.max_list_items if blueprint else DEFAULT_MAX_LIST_ITEMS)
+        if self.stopped is not None:
+            self.lost.append(item.url)
             return item
-        try:
-            self._archive(item)
-        except PyMongoError as exc:
-            self._stop_crawl(exc, item)
-        except Exception as exc:  # a store bug: record it and make the run partial, go on
-            self._archive_failed(exc, item.url)
+        page = page_record(item)
+        if self.outage is not None:
+            if not self._spool(page, page=True):
+                self.lost.append(item.url)
+                return item
+        else:
+            assert self.writes is not None
+            try:
+                self.writes.write(page)
+            except Exception as exc:
+                if not is_unreachable(exc):  # a store bug: record it, make the run partial
+                    self._archive_failed(exc, item.url)
+                    return item
+                self._begin_outage(exc, item.url)
+        self.accounting.add(item)
+        item.body = None  # archived or spooled; do not keep page bodies alive in memory
         return item
 
     def _record_event(
         self, kind: str, reason: str, url: str | None = None, detail: dict[str, Any] | None = None
     ) -> None:
         """What a component (Tor routing, backoff) decided, on the run where it happened."""
-        if self.archive_error is not None or not hasattr(self, "run"):
+        if not hasattr(self, "run") or self.stopped is not None:
             logger.warning("not recorded on a run: %s %s", kind, reason)
             return
-        try:
-            self.archive.record_event(self.run, kind=kind, reason=reason, url=url, detail=detail)
-        except PyMongoError:
-            logger.exception("could not record on run %s: %s", self.run.run_id, reason)
+        record = event_record(kind, reason, url=url, detail=detail)
+        if self.outage is None and self.writes is not None:
+            try:
+                self.writes.event(record)
+                return
+            except PyMongoError as exc:
+                if not is_unreachable(exc):
+                    logger.exception("could not record on run %s: %s", self.run.run_id, reason)
+                    return
+                self._begin_outage(exc, url or "(a run event)")
+        self._spool(record)
 
     def _archive_failed(self, error: Exception, url: str) -> None:
         logger.exception("archiving %s failed", url)
@@ -179,101 +271,136 @@ class ArchivePipeline:
         except Exception:  # the log line above is then the only trace
             logger.exception("could not record the failure of %s on run %s", url, self.run.run_id)
 
-    def _stop_crawl(self, error: PyMongoError, item: PageItem) -> None:
-        """Fetching on while nothing can be stored would lose every page: stop instead."""
-        self.archive_error = f"{type(error).__name__}: {error}"
-        self.unstored = self.archive.queued_page_urls()
+    # -- outages ------------------------------------------------------------------------
+    def _begin_outage(self, error: Exception, url: str) -> None:
+        """The database is away: spool what is not surely stored, and from now on, every
+        page; look for the database in the background."""
+        window = self.writes.window if self.writes is not None else []
+        self.writes = None
+        since = datetime.now(UTC)
+        self.outage = _Outage(Spool(self.spool_root / self.run.run_id), since)
         logger.error(
-            "archive database failed while storing %s (%s); stopping the crawl",
-            item.url,
-            self.archive_error,
+            "archive database unreachable while storing %s (%s: %s); pages go to the spool %s "
+            "until it answers again",
+            url,
+            type(error).__name__,
+            error,
+            self.outage.spool.folder,
         )
+        header = {
+            "type": "run",
+            "run": self.run.run_id,
+            "source": self.run.source,
+            "seq": self.run.seq,
+            "parser_version": self.parser_version,
+            "db": self.db.name,
+            "since": since,
+        }
+        if self._spool(header) and all(self._spool(page, page=True) for page in window):
+            assert self.reconnector is not None
+            self.reconnector.start()
+
+    def _spool(self, record: dict[str, Any], *, page: bool = False) -> bool:
+        """Keep one record in the spool; a full disk stops the crawl (False)."""
+        assert self.outage is not None
+        if self.stopped is not None:
+            return False
+        try:
+            self.outage.spool.append(record)
+        except SpoolError as exc:
+            self._stop(str(exc))
+            return False
+        if page:
+            self.outage.pages += 1
+        return True
+
+    def _stop(self, why: str) -> None:
+        self.stopped = why
+        logger.error("%s; stopping the crawl (what is spooled is kept)", why)
         self._closing = deferred_from_coro(
             self.crawler.engine.close_spider_async(reason="archive_unavailable")  # type: ignore[union-attr]
         )
 
-    def _archive(self, item: PageItem) -> None:
-        run = self.run
-        sha = self.archive.store_page(
-            run,
-            PageRecord(
-                url=item.url,
-                status=item.status,
-                fetched_at=item.fetched_at,
-                state=item.state,
-                kind=item.kind,
-                body=item.body,
-                headers=item.headers,
-                server_date=item.server_date,
-                error=item.error,
-                redirected_from=tuple(item.redirected_from),
-            ),
-        )
-        self.accounting.add(item)
-        if item.error:
-            kind = "fetch" if item.state == "error" else "refused"
-            self.archive.record_event(
-                run, kind=kind, reason=item.error, url=item.url, state=item.state
-            )
-        elif item.state not in ("index", "listing", "vendor"):
-            self.archive.record_event(
-                run,
-                kind="page_state",
-                reason=f"page in state {item.state}",
-                url=item.url,
-                state=item.state,
-                detail={"status": item.status},
-            )
-        for problem in item.problems:
-            self.archive.record_event(
-                run, kind="extraction", reason=problem, url=item.url, state=item.state
-            )
-        changed = {
-            currency: quote
-            for currency, quote in item.rate_quotes.items()
-            if self.rates_seen.get(currency) != quote["value"]
-        }
-        if changed:  # every page shows the rates; write only what is new to this run
-            self.archive.record_rates(run, changed)
-            self.rates_seen.update({c: q["value"] for c, q in changed.items()})
-        provenance = Provenance(
-            url=item.url,
-            page_sha256=sha or "",
-            fetched_at=item.fetched_at,
-            parser_version=self.parser_version,
-        )
-        for kind, key, content in item.records:
-            self.pending[kind].append(EntityObservation(key, content, provenance))
-            if len(self.pending[kind]) >= self.batch_size:
-                self._flush(kind)
-        if item.feedback and item.records:
-            self.pending_feedback.append((item.records[0][1], item.feedback, provenance))
-            if len(self.pending_feedback) >= self.batch_size:
-                self._flush_feedback()
-        item.body = None  # archived; do not keep page bodies alive in memory
+    def _database_back(self) -> None:
+        """From the reconnect thread: drain the spool on the reactor, a slice at a time."""
+        from twisted.internet import reactor
 
-    def _flush_feedback(self) -> None:
-        batch, self.pending_feedback = self.pending_feedback, []
-        if batch:
-            self.accounting.feedback_new += self.archive.record_feedback_many(self.run, batch)
+        reactor.callFromThread(self._drain)  # type: ignore[attr-defined]
 
-    def _flush(self, kind: str) -> None:
-        batch, self.pending[kind] = self.pending[kind], []
-        if batch:
-            self.archive.record_entities(self.run, kind, batch)  # type: ignore[arg-type]
+    def _drain(self, *, to_the_end: bool = False) -> None:
+        """Write the next slice of the spool; at its end, record the outage and go direct."""
+        from twisted.internet import reactor
 
-    def close_spider(self) -> None:
-        if self.archive_error is not None:
+        outage = self.outage
+        if outage is None or self.stopped is not None:
             return
+        if self.writes is None:
+            self.writes, outage.offset = self._new_writes(), 0
         try:
-            for kind in self.pending:
-                self._flush(kind)
-            self._flush_feedback()
+            written = 0
+            for offset, record in outage.spool.read(outage.offset):
+                if isinstance(record, SpoolDamage):
+                    self._stop(f"the spool is damaged: {record.describe()}")
+                    return
+                self._replay(record)
+                outage.offset, written = offset, written + 1
+                if written >= self.drain_chunk and not to_the_end:
+                    reactor.callLater(0, self._drain)  # type: ignore[attr-defined,arg-type]
+                    return
+            self.writes.checkpoint()
+            until = datetime.now(UTC)
+            record_outage(self.archive, self.run, outage.since, until, outage.pages)
         except PyMongoError as exc:
-            self.archive_error = f"{type(exc).__name__}: {exc}"
-            self.unstored = self.archive.queued_page_urls()
+            if not is_unreachable(exc):
+                self._stop(f"writing the spool failed: {type(exc).__name__}: {exc}")
+                return
+            logger.warning("the archive database went away again while draining: %s", exc)
+            self.writes = None
+            assert self.reconnector is not None
+            self.reconnector.start()
+            return
+        outage.spool.remove()
+        self.outage = None
+        self.spooled_pages += outage.pages
+        self.outage_seconds += (until - outage.since).total_seconds()
+        logger.warning(
+            "the archive database was away for %.1f s: %d spooled page(s) written",
+            (until - outage.since).total_seconds(),
+            outage.pages,
+        )
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        """One spooled record through the live write path; a page the store refuses is a
+        failure on the run, as it would have been without the outage."""
+        assert self.writes is not None
+        try:
+            self.writes.replay(record)
         except Exception as exc:
-            self._archive_failed(exc, "(final batch)")
+            if is_unreachable(exc):
+                raise
+            self._archive_failed(exc, str(record.get("url") or "(a run event)"))
+
+    # -- closing ------------------------------------------------------------------------
+    def close_spider(self) -> None:
+        if self.stopped is not None:
+            return
+        if self.outage is not None:
+            assert self.reconnector is not None
+            self.reconnector.stop()
+            try:
+                Reconnector.ping(self.db.client)
+            except PyMongoError:
+                return  # still away: the verdict joins the spool
+            self._drain(to_the_end=True)
+            return
+        assert self.writes is not None
+        try:
+            self.writes.checkpoint()
+        except Exception as exc:
+            if is_unreachable(exc):
+                self._begin_outage(exc, "(final batch)")
+            else:
+                self._archive_failed(exc, "(final batch)")
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
@@ -281,17 +408,25 @@ class ArchivePipeline:
             self._let_go()
             return
         try:
-            if self.archive_error is None:
-                self._close_run(spider, reason)
-        except PyMongoError as exc:
-            self.archive_error = f"{type(exc).__name__}: {exc}"
+            refusals = list(getattr(spider, "refusals", []))
+            status, reasons = self._verdict(refusals, reason)
+            if self.outage is None and self.stopped is None:
+                try:
+                    self._close_run(status, reasons, refusals)
+                except PyMongoError as exc:
+                    if not is_unreachable(exc):
+                        logger.exception("closing run %s failed", self.run.run_id)
+                        self._stat("open_error", f"closing run {self.run.run_id} failed: {exc}")
+                        return
+                    self._begin_outage(exc, "(closing the run)")
+            if self.outage is not None:
+                self._keep_verdict(status, reasons, refusals, reason)
+            self._stat("spooled_pages", self.spooled_pages)
+            self._stat("outage_seconds", round(self.outage_seconds, 1))
         finally:
-            if self.archive_error is not None:
-                self._report_lost()
             self._let_go()
 
-    def _close_run(self, spider: Spider, reason: str) -> None:
-        refusals = getattr(spider, "refusals", [])
+    def _verdict(self, refusals: list[str], reason: str) -> tuple[RunStatus, list[str]]:
         status, reasons = self.accounting.verdict(refusals, reason)
         if reason in INTERRUPTIONS and not refusals:
             status = "interrupted"
@@ -300,12 +435,15 @@ class ArchivePipeline:
                 f"`darkarchive crawl {self.run.source} --resume {self.run.run_id}`",
                 *[r for r in reasons if not r.startswith("crawl stopped early")],
             ]
+        return status, reasons
+
+    def _close_run(self, status: RunStatus, reasons: list[str], refusals: list[str]) -> None:
         for refusal in refusals:
             self.archive.record_event(self.run, kind="refused", reason=refusal)
         summary = self.archive.close_run(
             self.run, status=status, counts=self.accounting.counts(), reasons=reasons
         )
-        self.crawler.stats.set_value("darkarchive/run_status", status)  # type: ignore[union-attr]
+        self._stat("run_status", status)
         logger.info(
             "run %s closed: %s%s; %s",
             self.run.run_id,
@@ -314,16 +452,30 @@ class ArchivePipeline:
             summary,
         )
 
-    def _report_lost(self) -> None:
-        """The run cannot be closed in a dead database: say what is missing from it."""
+    def _keep_verdict(
+        self, status: RunStatus, reasons: list[str], refusals: list[str], close_reason: str
+    ) -> None:
+        """The run cannot be closed in a dead database: the spool keeps its verdict."""
+        assert self.outage is not None
+        verdict = {
+            "type": "verdict",
+            "status": status,
+            "reasons": reasons,
+            "refusals": refusals,
+            "counts": self.accounting.counts(),
+            "close_reason": close_reason,
+        }
+        stopped = self.stopped
+        kept = stopped is None and self._spool(verdict)
+        folder = self.outage.spool.folder
+        self._stat("run_status", "spooled" if kept else "spool_full")
+        self._stat("spool", str(folder))
+        self._stat("lost_pages", len(self.lost))
+        self._stat("spool_error", stopped or self.stopped or "")
         logger.error(
-            "run %s left open: the archive database failed (%s); %d fetched page(s) were not "
-            "stored, first: %s. Re-crawl with --resume %s once the database is back.",
+            "run %s left open: the archive database is unreachable; %d page(s) kept in %s%s",
             self.run.run_id,
-            self.archive_error,
-            len(self.unstored),
-            self.unstored[:3],
-            self.run.run_id,
+            self.outage.pages,
+            folder,
+            "" if kept else f", {len(self.lost)} not kept ({stopped or self.stopped})",
         )
-        self.crawler.stats.set_value("darkarchive/run_status", "archive_unavailable")  # type: ignore[union-attr]
-        self.crawler.stats.set_value("darkarchive/unstored_pages", len(self.unstored))  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
 from pipelines.store.embedded import EmbeddedMongo
 from pipelines.store.queries import load_body
+from pipelines.store.spool import Spool
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -163,15 +164,18 @@ def test_bad_source_file_is_reported_and_leaves_a_failed_run(crawl_env: Any) -> 
     assert db.pages.count_documents({}) == 0
 
 
-def test_database_dying_mid_crawl_stops_the_crawl_and_resume_completes_it(
+def test_database_dying_mid_crawl_spools_and_the_next_crawl_writes_the_spool_first(
     tmp_path: Path,
 ) -> None:
-    """A dead database must not turn into silently dropped pages: the crawl stops, says how
-    many fetched pages it could not store, and a resumed run completes the same run."""
+    """A dead database must not turn into dropped pages: the crawl goes on into the local
+    spool, says exactly what it kept there, and the next crawl of the source writes the
+    spool and closes that run before it starts its own."""
     data = tmp_path / "db"
-    env = {**os.environ, "DARKARCHIVE_HOME": str(tmp_path / "home")}
+    home = tmp_path / "home"
+    env = {**os.environ, "DARKARCHIVE_HOME": str(home)}
     with FixtureServer(market="demo", day=1) as market:
         database = EmbeddedMongo(data).start()
+        port = int(database.uri.rsplit(":", 1)[1].strip("/"))
         env["MONGODB_URI"] = database.uri + "?serverSelectionTimeoutMS=2000"
         crawl = subprocess.Popen(
             [sys.executable, "-m", "crawler.cli", "--log-level", "ERROR", "crawl", "demo",
@@ -186,29 +190,44 @@ def test_database_dying_mid_crawl_stops_the_crawl_and_resume_completes_it(
         os.kill(database.pid, signal.SIGKILL)  # a crash, not a shutdown
         out, err = crawl.communicate(timeout=300)
         database.stop()
-        served_before_resume = market.requests_served
-        assert crawl.returncode == 3, out + err  # the database became unreachable
-        assert "the archive database failed during the crawl" in err
-        unstored = int(err.split("during the crawl; ")[1].split(" fetched page(s)")[0])
-        assert "Resume with: darkarchive crawl demo --resume demo:000001" in err
-        assert served_before_resume < 401, "the crawl must stop, not fetch on into the void"
+        assert crawl.returncode == 3, out + err  # the run could not be closed
+        assert market.requests_served == 401, "the crawl goes on: nothing is left unfetched"
+        folder = home / "spool" / "demo:000001"
+        kept = [r for _, r in Spool(folder).read()]
+        pages = [r for r in kept if r["type"] == "page"]
+        listings = sum(1 for p in pages for kind, _, _ in p["records"] if kind == "listing")
+        vendors = sum(1 for p in pages for kind, _, _ in p["records"] if kind == "vendor")
+        feedback = sum(len(p["feedback"]) for p in pages)
+        assert kept[-1]["type"] == "verdict" and kept[-1]["status"] == "complete"
+        assert listings > 0 and feedback > 0
+        assert (
+            f"run demo:000001: the archive database was unreachable when the crawl ended; "
+            f"{len(pages)} page(s) ({listings} listing(s), {vendors} vendor(s), {feedback} "
+            f"feedback entries) are kept in the spool {folder}"
+        ) in err
+        assert "darkarchive spool flush --run demo:000001" in err
 
-        with EmbeddedMongo(data) as restarted:
+        with EmbeddedMongo(data, port=port) as restarted:
             client: pymongo.MongoClient = pymongo.MongoClient(restarted.uri, tz_aware=True)
             db = client.darkarchive
             assert db.runs.find_one({"_id": "demo:000001"})["status"] == "running"
-            stored = db.pages.count_documents({"run": "demo:000001"})
-            assert 0 < stored < 401
-            assert unstored > 0 and stored + unstored <= served_before_resume
+            stored = {p["url"] for p in db.pages.find({"run": "demo:000001"}, {"url": 1})}
+            # Nothing fetched is missing: what was not stored is in the spool.
+            assert len(stored | {p["url"] for p in pages}) == 401
+            assert len(stored) < 401
             env["MONGODB_URI"] = restarted.uri
-            resumed = _crawl(env, "--mirror", market.url, "--resume", "demo:000001")
-            assert resumed.returncode == 0, resumed.stderr[-3000:]
+            again = _crawl(env, "--mirror", market.url)
+            assert again.returncode == 0, again.stderr[-3000:]
+            assert f"spool of run demo:000001: {len(pages)} page(s)" in again.stdout
+            assert "run complete" in again.stdout
+            assert "run demo:000002: complete" in again.stdout
             run = db.runs.find_one({"_id": "demo:000001"})
             assert run["status"] == "complete", run.get("reasons")
-            assert db.runs.count_documents({}) == 1
             assert db.pages.count_documents({"run": "demo:000001"}) == 401
             assert db.listing_versions.count_documents({}) == 340
             assert db.listings.count_documents({}) == 340
+            assert run["counts"]["listing"]["observed"] == 340
+            assert not folder.exists()
             client.close()
 
 

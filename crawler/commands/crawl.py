@@ -52,6 +52,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         raise
     alerts = load_alerts_config()  # a bad alerts file fails before anything is fetched
     with archive_connection() as connection:
+        from crawler.commands.spool import flush_before_crawl
+
+        # A spool left by an earlier run of the source is written (and its run closed) first.
+        spool_refusal = flush_before_crawl(connection, source.id)
+        if spool_refusal is not None:
+            print(f"darkarchive: refused: {spool_refusal}", file=sys.stderr)
+            return exit_codes.REFUSED
         # Asked before Scrapy starts; the pipeline's lease is the guarantee against races.
         holder = _lease_holder(connection, source.id, wait=args.wait)
         if holder is not None:
@@ -109,13 +116,8 @@ def _report(
         print(f"darkarchive: refused: {refused}", file=sys.stderr)
     if refused and run_id is None:  # no run was opened (the lease, a --resume)
         return exit_codes.REFUSED
-    if status == "archive_unavailable":
-        print(
-            f"run {run_id}: the archive database failed during the crawl; "
-            f"{final.get('darkarchive/unstored_pages', 0)} fetched page(s) not stored. "
-            f"Resume with: darkarchive crawl {source} --resume {run_id}",
-            file=sys.stderr,
-        )
+    if status in ("spooled", "spool_full"):
+        _report_spool(source, run_id, final)
         return exit_codes.DATABASE_UNREACHABLE
     if status is None or run_id is None:
         reason = final.get("darkarchive/open_error", "see the log above")
@@ -123,6 +125,12 @@ def _report(
         return exit_codes.FAILED
     print_run_summary(connection, run_id, elapsed=elapsed)
     print_archive_location(connection)
+    spooled = final.get("darkarchive/spooled_pages", 0)
+    if spooled:
+        print(
+            f"the archive database was unreachable for {final['darkarchive/outage_seconds']} s: "
+            f"{spooled} page(s) were spooled and written when it was back"
+        )
     reused = final.get("darkarchive/pages_from_archive", 0)
     if reused:
         print(f"resumed: {reused} page(s) read back from the archive, not fetched again")
@@ -131,6 +139,35 @@ def _report(
     if refused:  # a paused source: its run records why nothing was fetched
         return exit_codes.REFUSED
     return exit_codes.BY_STATUS.get(status, exit_codes.FAILED)
+
+
+def _report_spool(source: str, run_id: str | None, final: dict[str, Any]) -> None:
+    """The run is open and its pages wait in the spool: say exactly what, and what next."""
+    from pathlib import Path
+
+    from pipelines.store.spool import Spool
+
+    summary = Spool(Path(final["darkarchive/spool"])).summary()
+    print(
+        f"run {run_id}: the archive database was unreachable when the crawl ended; "
+        f"{summary.describe()} are kept in the spool {final['darkarchive/spool']}",
+        file=sys.stderr,
+    )
+    lost = final.get("darkarchive/lost_pages", 0)
+    if final.get("darkarchive/run_status") == "spool_full":
+        print(
+            f"run {run_id}: the crawl stopped: {final.get('darkarchive/spool_error')}; "
+            f"{lost} fetched page(s) were not kept. Write the spool with: darkarchive spool "
+            f"flush --run {run_id}, then resume with: darkarchive crawl {source} --resume "
+            f"{run_id}",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"Write them and close the run with: darkarchive spool flush --run {run_id} "
+        f"(the next crawl of {source} does it first)",
+        file=sys.stderr,
+    )
 
 
 def _lease_holder(connection: ArchiveConnection, source: str, *, wait: bool) -> str | None:

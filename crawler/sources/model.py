@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crawler.extraction.patterns import compile_pattern
+from crawler.extraction.registry import UnknownPageObject, resolve_page_object
 from crawler.middlewares.onion_guard import is_onion
 
 PageKind = Literal["index", "listing", "vendor"]
@@ -29,6 +32,16 @@ CHALLENGE_STATES: frozenset[str] = frozenset(
 PROCESSORS: frozenset[str] = frozenset(
     {"strip", "html_to_text", "join", "join_lines", "lower", "upper", "absolute_url"}
 )
+
+
+def _valid_pattern(value: str | None) -> str | None:
+    """Source patterns run with the `regex` package (crawler.extraction.patterns)."""
+    if value is not None:
+        try:
+            compile_pattern(value)
+        except regex.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
 
 
 class _Strict(BaseModel):
@@ -64,7 +77,7 @@ class FieldRule(_Strict):
             pattern = self.regex if self.regex is not None else self.url_regex
             if pattern is None:
                 raise ValueError("a template needs a regex or url_regex whose groups it joins")
-            groups = re.compile(pattern).groups
+            groups = compile_pattern(pattern).groups
             try:
                 self.template.format(*["x"] * (groups + 1))
             except (IndexError, KeyError, ValueError) as exc:
@@ -77,12 +90,7 @@ class FieldRule(_Strict):
     @field_validator("regex", "url_regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return value
+        return _valid_pattern(value)
 
     @field_validator("processors")
     @classmethod
@@ -114,11 +122,34 @@ class PageBlueprint(_Strict):
     url_regex: str | None = None
     fields: dict[str, FieldRule] = Field(default_factory=dict)
     lists: dict[str, ListRule] = Field(default_factory=dict)
+    #: installed code that reads the page instead of `fields` (see crawler.extraction.registry)
     page_object: str | None = None
+    #: seconds the page object may take on one page before the page is abandoned
+    page_object_timeout: float = Field(default=20.0, gt=0.0, le=600.0)
     min_field_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
     #: share of this kind's pages that may fail extraction before the run fails as a
     #: template drift; a few odd pages are the market's, most of them are our blueprint's
     max_failed_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    #: most items kept of each list in a record (tiers, variants) and of a page's feedback;
+    #: the rest is cut and recorded as a problem, so a hostile page cannot make a record
+    #: over MongoDB's 16 MB document limit
+    max_list_items: int = Field(default=500, ge=1)
+
+    @field_validator("url_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _valid_pattern(value)
+
+    @field_validator("page_object")
+    @classmethod
+    def _installed(cls, value: str | None) -> str | None:
+        """Only installed code, found now: a typo must not surface thirty pages in."""
+        if value is not None:
+            try:
+                resolve_page_object(value)
+            except UnknownPageObject as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
 
 class LinkRules(_Strict):
@@ -142,6 +173,11 @@ class StateDetector(_Strict):
     xpath: str | None = None
     text_regex: str | None = None
     url_regex: str | None = None
+
+    @field_validator("text_regex", "url_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _valid_pattern(value)
 
     @model_validator(mode="after")
     def _has_condition(self) -> StateDetector:
