@@ -11,18 +11,6 @@ if TYPE_CHECKING:
     import argparse
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from pipelines.store.export import export_run, write_jsonl
-
-    with archive_connection() as connection:
-        try:
-            write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
-        except KeyError as exc:
-            print(f"darkarchive: nothing to export: {exc.args[0]}", file=sys.stderr)
-            return 1
-    return 0
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     """A source's runs, newest last: tells a failed crawl from a market that emptied."""
     from pipelines.store.leases import reap_dead_holder
@@ -51,19 +39,35 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    """Every version of one listing or vendor, with the runs and dates it was valid in."""
+    """Every version of one listing or vendor, with the runs and dates it was valid in;
+    for a listing also its price and USD value in every run that observed it."""
+    from crawler.commands.query import HISTORY_COLUMNS, SERIES_COLUMNS, emit
+    from pipelines.query import price_series
     from pipelines.store.export import jsonable, write_jsonl
     from pipelines.store.queries import entity_history
 
     with archive_connection() as connection:
-        history = entity_history(connection.db, args.source, args.kind, args.key)
-        if not history:
-            print(
-                f"darkarchive: no {args.kind} {args.key!r} in source {args.source!r}",
-                file=sys.stderr,
-            )
-            return 1
-        write_jsonl((jsonable(v) for v in history), sys.stdout)
+        if args.kind == "listing":
+            result = price_series(connection.db, args.source, args.key)
+        else:
+            history = entity_history(connection.db, args.source, args.kind, args.key)
+            result = {"source": args.source, "key": args.key, "versions": history, "series": []}
+    if not result["versions"]:
+        missing = f"no {args.kind} {args.key!r} in source {args.source!r}"
+        print(f"darkarchive: {missing}", file=sys.stderr)
+        return 1
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    if fmt == "jsonl":  # the original output, each version now with its runs' USD values
+        for version in result["versions"] if args.kind == "listing" else ():
+            version["runs"] = [p for p in result["series"] if p["version"] == version["version"]]
+        write_jsonl((jsonable(v) for v in result["versions"]), sys.stdout)
+        return 0
+    if args.kind == "listing":
+        title = f"{args.source} listing {args.key}: {len(result['versions'])} versions, USD per run"
+        emit(fmt, {"kind": args.kind, **result}, result["series"], SERIES_COLUMNS, title)
+    else:
+        title = f"{args.source} vendor {args.key}: {len(result['versions'])} versions"
+        emit(fmt, {"kind": args.kind, **result}, result["versions"], HISTORY_COLUMNS, title)
     return 0
 
 

@@ -11,6 +11,7 @@ from pymongo import InsertOne, UpdateOne
 from pipelines.store.codec import content_hash, to_bson, utc_ms
 from pipelines.store.model import BatchSummary
 from pipelines.store.schema import OPEN_SEQ, current_collection, versions_collection
+from pipelines.store.tokens import TOKENS_VERSION, version_tokens
 from pipelines.store.writes import bulk_ignoring_duplicates
 
 if TYPE_CHECKING:
@@ -202,6 +203,9 @@ class EntityWriter:
             "valid_from_run": run.run_id,
             "valid_to_seq": OPEN_SEQ,
             "valid_to_run": None,
+            # Search terms (pipelines/query/tokens.py): not content, so not in the hash.
+            "tokens": version_tokens(self.kind, obs.key, obs.content),
+            "tokens_v": TOKENS_VERSION,
         }
 
     def _insert_versions(self, docs: list[dict[str, Any]]) -> list[str]:

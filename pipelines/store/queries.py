@@ -78,7 +78,9 @@ def observed(db: Database, run_id: str, kind: str) -> Iterator[dict[str, Any]]:
         return
     seq = run["seq"]
     cursor = db[versions_collection(kind)].find(
-        {"source": run["source"], "valid_to_seq": {"$gt": seq}, "valid_from_seq": {"$lte": seq}},
+        # `$lt: seq + 1`, not `$lte: seq`: SecantusDB reads `$lte` on a middle key of a
+        # compound index as `$lt` and would drop the versions that start in this run.
+        {"source": run["source"], "valid_to_seq": {"$gt": seq}, "valid_from_seq": {"$lt": seq + 1}},
         {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1},
         batch_size=2000,
     )
@@ -156,7 +158,7 @@ def feedback(db: Database, source: str, *, run_id: str | None = None) -> list[di
     seq: int | None = None
     if run_id is not None:
         seq = _require_run(db, run_id)["seq"]
-        query["first_seq"] = {"$lte": seq}
+        query["first_seq"] = {"$lt": seq + 1}  # not `$lte`: see `observed`
     docs = [from_bson(as_of(d, seq)) for d in db[FEEDBACK].find(query)]
     docs.sort(key=lambda d: (d["listing_key"], d["date_earliest"], d["_id"]))
     return docs

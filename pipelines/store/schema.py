@@ -6,7 +6,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, TEXT, IndexModel
+from pymongo.errors import OperationFailure
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -57,7 +58,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     RUNS: [_ix("source", "seq", unique=True), _ix("source", "status", "seq")],
     PAGES: [_ix("source", "fetched_at"), _ix("run", "url")],
     OBSERVATIONS: [_ix("run", "kind")],
-    FEEDBACK: [_ix("source", "listing_key"), _ix("source", "first_seq")],
+    FEEDBACK: [
+        _ix("source", "listing_key"),
+        _ix("source", "first_seq"),
+        _ix("source", "date_earliest"),  # sales between two dates (pipelines/query/sales.py)
+    ],
     RUN_EVENTS: [_ix("run", "kind")],
 }
 for _kind in KINDS:
@@ -67,11 +72,40 @@ for _kind in KINDS:
         _ix("source", "valid_to_seq", "valid_from_seq"),
         _ix("source", "valid_from_run", "v"),
         _ix("source", "valid_to_run"),
+        # As of an early run, and what started between two runs (pipelines/query/). Two
+        # keys, not three: SecantusDB reads `$lte` on a middle key of an index as `$lt`.
+        _ix("source", "valid_from_seq"),
+        # Search: one multikey equality on a word or `facet=value` term, current or as of.
+        _ix("source", "tokens", "valid_to_seq"),
     ]
+
+# Where the server has text indexes (real MongoDB), word search uses this one; SecantusDB
+# refuses it (code 67) and search falls back to `tokens` alone.
+TEXT_INDEX = "listing_text"
+TEXT_INDEX_KEYS: list[tuple[str, int | str]] = [
+    ("source", ASCENDING),
+    ("content.title", TEXT),
+    ("content.description", TEXT),
+    ("content.category_path", TEXT),
+    ("content.vendor", TEXT),
+]
 
 
 def ensure_indexes(db: Database) -> None:
     """Create the archive's indexes; idempotent, safe to call at every start."""
     for name, models in INDEXES.items():
         db[name].create_indexes(models)
+    ensure_text_index(db)
     logger.debug("indexes ensured on %s", db.name)
+
+
+def ensure_text_index(db: Database) -> bool:
+    """Create the listings' text index where the server has text indexes; say whether it did."""
+    try:
+        db[versions_collection("listing")].create_index(
+            TEXT_INDEX_KEYS, name=TEXT_INDEX, default_language="none"
+        )
+    except OperationFailure as exc:
+        logger.debug("no text index on this server (code %s): %s", exc.code, exc)
+        return False
+    return True

@@ -1,0 +1,112 @@
+"""Which run a question means: by id, by time, and each run's clocks and rates."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ASCENDING
+
+from pipelines.store.codec import from_bson
+from pipelines.store.schema import PAGES, RUNS
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+# Runs whose content can be asked about; a running run is still being written.
+READABLE = ("complete", "partial", "interrupted", "failed")
+
+
+class QueryError(ValueError):
+    """A question the archive cannot answer as asked (no such run, a run of another source)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What queries need to know about a run: order, status, both clocks and its rates."""
+
+    run_id: str
+    source: str
+    seq: int
+    status: str
+    started_at: datetime | None
+    rates: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def header(self) -> dict[str, Any]:
+        """The run as a result names it."""
+        return {
+            "run": self.run_id,
+            "seq": self.seq,
+            "status": self.status,
+            "started_at": self.started_at,
+        }
+
+
+def source_runs(db: Database, source: str) -> list[Run]:
+    """All runs of a source, oldest first (one indexed read: runs are few)."""
+    projection = {"seq": 1, "status": 1, "started_at": 1, "rates": 1, "counts": 1, "source": 1}
+    cursor = db[RUNS].find({"source": source}, projection).sort("seq", ASCENDING)
+    return [_run(from_bson(doc)) for doc in cursor]
+
+
+def _run(doc: dict[str, Any]) -> Run:
+    return Run(
+        run_id=doc["_id"],
+        source=doc["source"],
+        seq=int(doc["seq"]),
+        status=doc.get("status", ""),
+        started_at=_utc(doc.get("started_at")),
+        rates=doc.get("rates") or {},
+        counts=doc.get("counts") or {},
+    )
+
+
+def resolve_run(
+    db: Database, source: str, *, run: str | None = None, at: datetime | None = None
+) -> Run:
+    """The run a question names: `run` by id (or seq), else the last readable run that
+    started at or before `at`, else the latest complete or partial run.
+
+    `at` is the crawler's clock (`started_at`): "what had the archive seen by then".
+    """
+    runs = source_runs(db, source)
+    if run is not None:
+        for candidate in runs:
+            if run in (candidate.run_id, str(candidate.seq)):
+                return candidate
+        raise QueryError(f"no run {run!r} of source {source!r}")
+    if at is not None:
+        moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        before = [
+            r
+            for r in runs
+            if r.status in READABLE and r.started_at is not None and r.started_at <= moment
+        ]
+        if not before:
+            raise QueryError(f"source {source!r} has no run started at or before {at}")
+        return before[-1]
+    done = [r for r in runs if r.status in ("complete", "partial")]
+    if not done:
+        raise QueryError(f"source {source!r} has no complete or partial run")
+    return done[-1]
+
+
+def market_clock(db: Database, run: Run) -> datetime | None:
+    """The market's own time during a run: the `Date` of its first archived page.
+
+    Feedback dates are read against that clock ("5 days ago"), so matching a feedback
+    date to the run in effect must use it too; None when the market sent no date.
+    """
+    doc = db[PAGES].find_one({"run": run.run_id, "server_date": {"$ne": None}}, {"server_date": 1})
+    return _utc(doc["server_date"]) if doc else None
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,66 @@
+"""One listing through time: its versions, and its price in USD in every run that saw it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pipelines.query.runs import READABLE, Run, source_runs
+from pipelines.store.export import usd_value
+from pipelines.store.queries import entity_history
+from pipelines.store.schema import OBSERVATIONS
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+
+def price_series(db: Database, source: str, key: str) -> dict[str, Any]:
+    """A listing's versions, and one point per run that observed it: price and USD.
+
+    USD is converted at the rates that run recorded (the market's own where it showed
+    them), so the series moves with the exchange rate even where the listing's crypto
+    price, and so its version, did not change. Each point names the rate and its source.
+    A complete run observed every listing valid in it; other runs are checked against
+    their observation records, so a partial run that missed the listing adds no point.
+    """
+    history = entity_history(db, source, "listing", key)
+    runs = source_runs(db, source)
+    series = []
+    for version in history:
+        start = _seq(runs, version["valid_from_run"])
+        end = _seq(runs, version["valid_to_run"]) if version["valid_to_run"] else None
+        for run in runs:
+            if run.seq < start or (end is not None and run.seq >= end):
+                continue
+            if run.status not in READABLE or not _observed(db, run, key):
+                continue
+            series.append(_point(run, version))
+    return {"source": source, "key": key, "versions": history, "series": series}
+
+
+def _point(run: Run, version: dict[str, Any]) -> dict[str, Any]:
+    price = version["content"].get("price") or {}
+    amount, currency = price.get("amount"), str(price.get("currency") or "")
+    usd = usd_value(amount, currency, run.rates, run.run_id) if amount is not None else None
+    return {
+        **run.header(),
+        "version": version["version"],
+        "price": {"amount": amount, "currency": currency or None, "text": price.get("text")},
+        "usd": usd,
+    }
+
+
+def _seq(runs: list[Run], run_id: str) -> int:
+    for run in runs:
+        if run.run_id == run_id:
+            return run.seq
+    raise KeyError(f"version names run {run_id!r}, which the archive does not hold")
+
+
+def _observed(db: Database, run: Run, key: str) -> bool:
+    if run.status == "complete":
+        return True  # a complete run delists what it did not see
+    query = {"run": run.run_id, "kind": "listing", "keys": key}
+    return db[OBSERVATIONS].find_one(query, {"_id": 1}) is not None
