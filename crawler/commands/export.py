@@ -1,0 +1,83 @@
+"""`darkarchive export`: the stable JSONL stream, or tables and a manifest for publication."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.commands.shared import archive_connection
+
+if TYPE_CHECKING:
+    import argparse
+
+    from pymongo.database import Database
+
+_RANGE = re.compile(r"^\s*(\S+?)\s*\.\.\s*(\S+)\s*$")
+
+
+def _seq(db: Database, source: str, run: str) -> int:
+    """A run named by id (`demo:000003`) or by its sequence number (`3`)."""
+    from pipelines.store.queries import get_run
+
+    if run.isdigit():
+        return int(run)
+    doc = get_run(db, run)
+    if doc is None or doc["source"] != source:
+        raise KeyError(f"no run {run!r} of source {source!r}")
+    return int(doc["seq"])
+
+
+def _span(db: Database, args: argparse.Namespace) -> tuple[int, int]:
+    from pipelines.store.queries import latest_run
+
+    if args.runs:
+        match = _RANGE.match(args.runs)
+        if match is None:
+            raise KeyError(f"--runs {args.runs!r}: expected FIRST..LAST (run ids or numbers)")
+        return _seq(db, args.source, match.group(1)), _seq(db, args.source, match.group(2))
+    if args.run:
+        seq = _seq(db, args.source, args.run)
+        return seq, seq
+    latest = latest_run(db, args.source)
+    if latest is None:
+        raise KeyError(f"no complete or partial run of source {args.source!r}")
+    return latest["seq"], latest["seq"]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.exports import ExportRequest, export_dataset
+    from pipelines.store.export import export_run, write_jsonl
+
+    publication = args.output or args.runs or args.pseudonymise or args.no_text or args.warc
+    if args.format != "jsonl" and not args.output:
+        print("darkarchive: --format csv|parquet writes files: give --output DIR", file=sys.stderr)
+        return 2
+    with archive_connection() as connection:
+        try:
+            if not publication:  # the stable stream of one run, on stdout
+                write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
+                return 0
+            if not args.output:
+                print("darkarchive: these options write files: give --output DIR", file=sys.stderr)
+                return 2
+            first, last = _span(connection.db, args)
+            request = ExportRequest(
+                source=args.source,
+                first_seq=first,
+                last_seq=last,
+                fmt=args.format,
+                pseudonymise_key=args.pseudonymise,
+                no_text=args.no_text,
+                warc=args.warc,
+            )
+            manifest = export_dataset(connection.db, request, Path(args.output))
+        except KeyError as exc:
+            print(f"darkarchive: nothing to export: {exc.args[0]}", file=sys.stderr)
+            return 1
+    for name, entry in sorted(manifest["files"].items()):
+        count = entry.get("rows", entry.get("records"))
+        print(f"{Path(args.output) / name}: {count} {'records' if 'records' in entry else 'rows'}")
+    print(f"{Path(args.output) / 'manifest.json'}: runs, completeness, checksums, the query")
+    return 0

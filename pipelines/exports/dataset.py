@@ -1,0 +1,151 @@
+"""An export for publication: one file per table, and a manifest a paper can cite.
+
+The manifest names exactly what was used: the runs and their completeness, the parser
+versions, the row count and SHA-256 of every file, the query that made it and the
+darkarchive version. Anyone holding the files can check them against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from pipelines.exports.tables import (
+    Options,
+    feedback_rows,
+    listing_rows,
+    page_rows,
+    run_row,
+    vendor_rows,
+)
+from pipelines.exports.warc import write_warc
+from pipelines.exports.writers import write_table
+from pipelines.store.codec import from_bson
+from pipelines.store.schema import RUNS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
+
+
+@dataclass
+class ExportRequest:
+    """What to export; recorded as the manifest's `query`."""
+
+    source: str
+    first_seq: int
+    last_seq: int
+    fmt: str = "jsonl"
+    pseudonymise_key: str | None = field(default=None, repr=False)
+    no_text: bool = False
+    warc: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "runs": [self.first_seq, self.last_seq],
+            "format": self.fmt,
+            "pseudonymised": self.pseudonymise_key is not None,  # never the key itself
+            "free_text": not self.no_text,
+            "warc": self.warc,
+        }
+
+
+def darkarchive_version() -> str:
+    try:
+        return version("darkarchive")
+    except PackageNotFoundError:  # pragma: no cover - a bare checkout
+        return "0"
+
+
+def runs_between(db: Database, source: str, first: int, last: int) -> list[dict[str, Any]]:
+    """The closed runs of a panel, oldest first (an open run has nothing stable to export)."""
+    query = {"source": source, "seq": {"$gte": first, "$lt": last + 1}}  # `$lte`: see observed
+    found = [from_bson(d) for d in db[RUNS].find(query).sort("seq", 1)]
+    return [r for r in found if r["status"] != "running"]
+
+
+def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[str, Any]:
+    """Write the tables (and WARC files) of the request's runs to `out_dir`; the manifest."""
+    runs = runs_between(db, request.source, request.first_seq, request.last_seq)
+    if not runs:
+        raise KeyError(
+            f"no closed run of {request.source} between seq {request.first_seq} and "
+            f"{request.last_seq}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = Options(pseudonymise_key=request.pseudonymise_key, no_text=request.no_text)
+    ext = EXTENSIONS[request.fmt]
+    by_seq = {r["seq"]: from_bson(r) for r in db[RUNS].find({"source": request.source})}
+    last = runs[-1]
+    tables: dict[str, Iterator[dict[str, Any]]] = {
+        "runs": (run_row(r) for r in runs),
+        "listings": (row for r in runs for row in listing_rows(db, r)),
+        "vendors": (row for r in runs for row in vendor_rows(db, r)),
+        # A panel publishes each feedback entry once, as its last run knew it.
+        "feedback": feedback_rows(db, last, by_seq),
+        "pages": (row for r in runs for row in page_rows(db, r)),
+    }
+    files: dict[str, dict[str, Any]] = {}
+    for table, rows in tables.items():
+        path = out_dir / f"{table}.{ext}"
+        count = write_table(table, (options.apply(table, row) for row in rows), path, request.fmt)
+        files[path.name] = {"table": table, "rows": count, "sha256": _sha256(path)}
+    if request.warc:
+        for run in runs:
+            path = out_dir / f"pages-{run['seq']:06d}.warc.gz"
+            count = write_warc(db, run, path, version=darkarchive_version())
+            files[path.name] = {"table": "warc", "run": run["_id"], "records": count,
+                                "sha256": _sha256(path)}  # fmt: skip
+    manifest = {
+        "darkarchive_version": darkarchive_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "query": request.describe(),
+        "runs": [
+            {
+                "run": r["_id"],
+                "seq": r["seq"],
+                "status": r["status"],
+                "complete": r["status"] == "complete",
+                "reasons": r.get("reasons") or [],
+                "parser_version": r.get("parser_version"),
+            }
+            for r in runs
+        ],
+        "parser_versions": sorted({str(r.get("parser_version")) for r in runs}),
+        "files": files,
+        "schema": "README.md, section 'Exports for publication'",
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    logger.info("exported %d run(s) of %s to %s", len(runs), request.source, out_dir)
+    return manifest
+
+
+def verify(out_dir: Path) -> list[str]:
+    """Files whose SHA-256 no longer matches the manifest (empty: all verify)."""
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    return [
+        name
+        for name, entry in manifest["files"].items()
+        if not (out_dir / name).is_file() or _sha256(out_dir / name) != entry["sha256"]
+    ]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

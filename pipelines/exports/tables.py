@@ -1,0 +1,243 @@
+"""Rows of the published tables, for one run or a panel of runs, read through the store.
+
+Everything comes from the same reconstruction as `darkarchive export` (the entities a
+run observed, with the content they had then; feedback as that run knew it), so a table
+of run R is the same whatever later runs added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pipelines.exports.schema import FREE_TEXT, HANDLES, TABLES
+from pipelines.store.codec import from_bson
+from pipelines.store.export import add_usd, jsonable, usd_value
+from pipelines.store.queries import feedback, observed
+from pipelines.store.schema import PAGES, versions_collection
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from pymongo.database import Database
+
+Row = dict[str, Any]
+
+
+class Options:
+    """What a publication leaves out: free text, and handles (replaced by keyed HMACs)."""
+
+    def __init__(self, *, pseudonymise_key: str | None = None, no_text: bool = False) -> None:
+        self.key = pseudonymise_key.encode() if pseudonymise_key else None
+        self.no_text = no_text
+
+    def pseudonym(self, handle: str) -> str:
+        """Stable across exports with the same key; not reversible without it."""
+        assert self.key is not None
+        return hmac.new(self.key, handle.encode(), hashlib.sha256).hexdigest()[:20]
+
+    def apply(self, table: str, row: Row) -> Row:
+        if self.no_text:
+            for column in FREE_TEXT.get(table, ()):
+                row[column] = None
+        if self.key is not None:
+            for column in HANDLES.get(table, ()):
+                if row.get(column):
+                    row[column] = self.pseudonym(str(row[column]))
+            for column in ("provenance_url", "url"):  # URLs can name a vendor's shop
+                if column in row:
+                    row[column] = None
+        return {name: row.get(name) for name, _ in TABLES[table]}
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, Decimal):
+        return value
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _provenance(entity: Mapping[str, Any]) -> Row:
+    prov = entity.get("provenance") or {}
+    return {
+        "provenance_url": prov.get("url"),
+        "provenance_page_sha256": prov.get("page_sha256"),
+        "provenance_parser_version": prov.get("parser_version"),
+        "provenance_fetched_at": prov.get("fetched_at"),
+    }
+
+
+def _joined(value: Any, sep: str) -> str | None:
+    if isinstance(value, list):
+        return sep.join(str(v) for v in value)
+    return None if value is None else str(value)
+
+
+def run_row(run: Mapping[str, Any]) -> Row:
+    counts = run.get("counts") or {}
+    listing, vendor = counts.get("listing") or {}, counts.get("vendor") or {}
+    return {
+        "run": run["_id"],
+        "source": run["source"],
+        "seq": run["seq"],
+        "status": run["status"],
+        "complete": run["status"] == "complete",
+        "parser_version": run.get("parser_version"),
+        "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "pages": counts.get("pages"),
+        "listings_expected": counts.get("expected_listings"),
+        "listings_parsed": counts.get("listings_parsed"),
+        "listings_observed": listing.get("observed"),
+        "listings_new": listing.get("new"),
+        "listings_changed": listing.get("changed"),
+        "listings_delisted": listing.get("delisted"),
+        "vendors_observed": vendor.get("observed"),
+        "feedback_new": counts.get("feedback_new"),
+        "reasons": "; ".join(run.get("reasons") or []),
+        "rates_json": json.dumps(jsonable(run.get("rates") or {}), sort_keys=True),
+    }
+
+
+def listing_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
+    rates = run.get("rates") or {}
+    for entity in observed(db, run["_id"], "listing"):
+        content = add_usd(dict(entity["content"]), rates, run["_id"])
+        price, usd = content.get("price") or {}, content.get("usd") or {}
+        quantity, ppu = content.get("quantity") or {}, content.get("price_per_unit") or {}
+        yield {
+            "run": run["_id"],
+            "source": run["source"],
+            "key": entity["key"],
+            "version": entity["v"],
+            "first_seen_run": entity["first_seen_run"],
+            "title": content.get("title"),
+            "category": _joined(content.get("category_path"), " > "),
+            "description": content.get("description"),
+            "vendor": content.get("vendor"),
+            "price_amount": _decimal(price.get("amount")),
+            "price_currency": price.get("currency"),
+            "price_text": price.get("text"),
+            "usd_amount": _decimal(usd.get("amount")),
+            "usd_rate": _decimal(usd.get("rate")),
+            "usd_rate_source": usd.get("rate_source"),
+            "quantity_amount": _decimal(quantity.get("amount")),
+            "quantity_unit": quantity.get("unit"),
+            "quantity_count": quantity.get("count"),
+            "quantity_text": quantity.get("text"),
+            "price_per_unit_amount": _decimal(ppu.get("amount")),
+            "price_per_unit_currency": ppu.get("currency"),
+            "price_per_unit_unit": ppu.get("unit"),
+            "tiers_json": json.dumps(jsonable(content.get("tiers") or []), sort_keys=True),
+            "ships_from": content.get("ships_from"),
+            "ships_from_text": content.get("ships_from_text"),
+            "ships_to": _joined(content.get("ships_to"), ";"),
+            "ships_to_text": content.get("ships_to_text"),
+            **_provenance(entity),
+        }
+
+
+def vendor_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
+    for entity in observed(db, run["_id"], "vendor"):
+        content = entity["content"]
+        rating, joined = content.get("rating") or {}, content.get("joined") or {}
+        yield {
+            "run": run["_id"],
+            "source": run["source"],
+            "key": entity["key"],
+            "version": entity["v"],
+            "first_seen_run": entity["first_seen_run"],
+            "name": content.get("name"),
+            "rating_value": _decimal(rating.get("value")),
+            "rating_raw": _decimal(rating.get("raw")),
+            "rating_scale": _decimal(rating.get("scale")),
+            "rating_text": rating.get("text"),
+            "feedback_count": content.get("feedback_count"),
+            "joined_earliest": joined.get("earliest"),
+            "joined_latest": joined.get("latest"),
+            "joined_text": joined.get("text"),
+            "ships_from": content.get("ships_from"),
+            "ships_to": _joined(content.get("ships_to"), ";"),
+            "bio": content.get("bio"),
+            "pgp_fingerprint": content.get("pgp_fingerprint"),
+            **_provenance(entity),
+        }
+
+
+def feedback_rows(
+    db: Database, run: Mapping[str, Any], runs_by_seq: Mapping[int, Mapping[str, Any]]
+) -> Iterator[Row]:
+    """Feedback as `run` knew it, each with the listing's vendor and price in the run that
+    first saw it: the price valid when the review was left, as near as the archive knows."""
+    entries = feedback(db, run["source"], run_id=run["_id"])
+    listings = _listing_versions(db, run["source"], {e["listing_key"] for e in entries})
+    for entry in entries:
+        seq = entry["first_seq"]
+        version = next(
+            (
+                v
+                for v in listings.get(entry["listing_key"], ())
+                if v["valid_from_seq"] <= seq < v["valid_to_seq"]
+            ),
+            None,
+        )
+        content = version["content"] if version else {}
+        price = content.get("price") or {}
+        amount = _decimal(price.get("amount"))
+        first = runs_by_seq.get(seq) or {}
+        usd = (
+            usd_value(
+                amount, str(price.get("currency", "")), first.get("rates") or {}, first["_id"]
+            )
+            if amount is not None and first
+            else None
+        )
+        scale, raw = _decimal(entry.get("rating_scale")), _decimal(entry.get("rating"))
+        yield {
+            "run": run["_id"],
+            "source": run["source"],
+            "id": entry["_id"],
+            "listing_key": entry["listing_key"],
+            "vendor": content.get("vendor"),
+            "price_amount": amount,
+            "price_currency": price.get("currency"),
+            "usd_amount": usd["amount"] if usd else None,
+            "buyer": entry.get("buyer"),
+            "rating_value": raw / scale if raw is not None and scale else None,
+            "rating_raw": raw,
+            "rating_scale": scale,
+            "rating_text": entry.get("rating_text"),
+            "text": entry.get("text"),
+            "date_earliest": entry.get("date_earliest"),
+            "date_latest": entry.get("date_latest"),
+            "date_text": entry.get("date_text"),
+            "first_run": entry.get("first_run"),
+            "narrowed_by": entry.get("narrowed_by"),
+            **_provenance(entry),
+        }
+
+
+def _listing_versions(db: Database, source: str, keys: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every version of these listings, by key: `$in` batches on the (source, key) index."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    ordered = sorted(keys)
+    projection = {"key": 1, "valid_from_seq": 1, "valid_to_seq": 1, "content": 1}
+    for start in range(0, len(ordered), 500):
+        batch = ordered[start : start + 500]
+        query = {"source": source, "key": {"$in": batch}}
+        for doc in db[versions_collection("listing")].find(query, projection):
+            found.setdefault(doc["key"], []).append(from_bson(doc))
+    return found
+
+
+def page_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
+    fields = ("url", "status", "state", "kind", "fetched_at", "sha256", "size", "error")
+    for page in db[PAGES].find({"run": run["_id"]}, dict.fromkeys(fields, 1)).sort("url", 1):
+        yield {"run": run["_id"], "source": run["source"], **{f: page.get(f) for f in fields}}
