@@ -8,16 +8,20 @@ import sys
 from typing import TYPE_CHECKING
 
 from crawler import exit_codes
-from crawler.commands.archive import cmd_export, cmd_history, cmd_reparse, cmd_runs
+from crawler.commands.archive import cmd_history, cmd_reparse, cmd_runs
 from crawler.commands.crawl import cmd_crawl, cmd_demo
 from crawler.commands.db import cmd_db_start, cmd_db_status, cmd_db_stop
+from crawler.commands.export import cmd_export
 from crawler.commands.fixtures import (
     cmd_fixtures_save_page,
     cmd_fixtures_serve,
     cmd_fixtures_truth,
 )
+from crawler.commands.query import add_query_commands
 from crawler.commands.session import cmd_session_check, cmd_session_set, cmd_session_show
+from crawler.commands.spool import cmd_spool_flush, cmd_spool_status
 from crawler.commands.tor import cmd_tor_check
+from crawler.commands.vendors import cmd_vendors_link, cmd_vendors_show
 from crawler.scheduling.commands import add_schedule_commands
 
 if TYPE_CHECKING:
@@ -57,10 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.set_defaults(func=cmd_demo)
 
-    export = commands.add_parser("export", help="print a run's listings, vendors and feedback")
+    export = commands.add_parser(
+        "export", help="a run's listings, vendors and feedback; or tables for publication"
+    )
     export.add_argument("source")
-    export.add_argument("--run", default=None, help="run id (default: latest)")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--run", default=None, help="run id or number (default: latest)")
+    export.add_argument("--runs", default=None, metavar="A..B", help="a panel of runs")
+    export.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
+    export.add_argument(
+        "--output", default=None, metavar="DIR",
+        help="write one file per table and a manifest here (else: the JSONL stream on stdout)",
+    )  # fmt: skip
+    export.add_argument(
+        "--pseudonymise", default=None, metavar="KEY",
+        help="replace vendor and buyer handles with keyed HMACs (stable for the same key)",
+    )  # fmt: skip
+    export.add_argument("--no-text", action="store_true", help="leave out free text")
+    export.add_argument("--warc", action="store_true", help="also the raw pages as WARC files")
     export.set_defaults(func=cmd_export)
 
     runs = commands.add_parser("runs", help="a source's runs with status, counts and reasons")
@@ -71,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("source")
     history.add_argument("key", help="listing id (or vendor id with --kind vendor)")
     history.add_argument("--kind", choices=["listing", "vendor"], default="listing")
+    history.add_argument(
+        "--format", choices=["table", "jsonl", "json", "csv"], default=None,
+        help="table on a terminal, else jsonl (one version per line, with USD per run)",
+    )  # fmt: skip
     history.set_defaults(func=cmd_history)
 
     reparse = commands.add_parser(
@@ -88,6 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", cmd_db_status, "is it running, where, for whom; exit 1 when it is not"),
     ):
         db_commands.add_parser(name, help=text).set_defaults(func=func)
+
+    spool = commands.add_parser("spool", help="pages kept locally while the database was away")
+    spool_commands = spool.add_subparsers(dest="spool_command", required=True)
+    for name, func, text in (
+        ("status", cmd_spool_status, "what each spool holds and whether a crawl writes it"),
+        ("flush", cmd_spool_flush, "write the spool(s) into the archive and close the run(s)"),
+    ):
+        spool_command = spool_commands.add_parser(name, help=text)
+        spool_command.add_argument("--run", default=None, help="only this run's spool")
+        spool_command.set_defaults(func=func)
+
+    add_query_commands(commands)
+
+    vendors = commands.add_parser("vendors", help="one vendor's accounts across sources")
+    vendor_commands = vendors.add_subparsers(dest="vendors_command", required=True)
+    vendor_commands.add_parser(
+        "link", help="recompute the links between accounts (PGP key, handle and bio)"
+    ).set_defaults(func=cmd_vendors_link)
+    show = vendor_commands.add_parser("show", help="an account's identity and its listings")
+    show.add_argument("source")
+    show.add_argument("key", help="the vendor id on that source")
+    show.add_argument("--weak", action="store_true", help="also trust weak links")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(func=cmd_vendors_show)
 
     tor = commands.add_parser("tor", help="Tor as darkarchive sees it (config/tor.yaml)")
     tor_commands = tor.add_subparsers(dest="tor_command", required=True)
@@ -149,18 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from crawler.alerts import AlertsConfigError
-    from crawler.sources.loader import SourceConfigError
+    # Only what the command needs is imported: `darkarchive runs` must not wait for Scrapy.
+    from crawler.config_errors import ConfigFileError
     from pipelines.store.connect import ArchiveUnavailableError
     from pipelines.store.embedded import EmbeddedMongoError
 
     try:
         return int(args.func(args))
-    except SourceConfigError as exc:
-        print(f"darkarchive: bad source definition: {exc}", file=sys.stderr)
-        return exit_codes.CONFIG_ERROR
-    except AlertsConfigError as exc:
-        print(f"darkarchive: bad alerts file: {exc}", file=sys.stderr)
+    except ConfigFileError as exc:  # a source, schedule or alerts file
+        print(f"darkarchive: bad {exc.what}: {exc}", file=sys.stderr)
         return exit_codes.CONFIG_ERROR
     except (ArchiveUnavailableError, EmbeddedMongoError) as exc:
         print(f"darkarchive: {exc}; nothing was crawled or changed", file=sys.stderr)

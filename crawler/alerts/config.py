@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from crawler.config_errors import ConfigFileError
 from crawler.sources.loader import _describe
 from crawler.sources.model import SecretRef
 from pipelines.health import HealthThresholds
@@ -25,13 +26,10 @@ DEFAULT_ALERTS_CONFIG = Path(__file__).resolve().parents[2] / "config" / "alerts
 ALERTS_CONFIG_ENV = "DARKARCHIVE_ALERTS_CONFIG"
 
 
-class AlertsConfigError(ValueError):
+class AlertsConfigError(ConfigFileError):
     """An alerts file that cannot be used, with the file, the key and what was expected."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
+    what = "alerts file"
 
 
 class _Strict(BaseModel):

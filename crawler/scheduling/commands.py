@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from crawler import exit_codes
 from crawler.commands.shared import archive_connection, print_archive_location
-from crawler.scheduling.config import ScheduleConfigError, load_schedules, schedules_path
+from crawler.config_errors import ConfigFileError
 
 if TYPE_CHECKING:
     import argparse
@@ -52,6 +52,7 @@ def add_schedule_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    from crawler.scheduling.config import load_schedules
     from crawler.scheduling.metrics import serve_metrics
     from crawler.scheduling.scheduler import Scheduler
 
@@ -62,7 +63,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     )
     try:
         schedules = load_schedules()
-    except ScheduleConfigError as exc:
+    except ConfigFileError as exc:
         print(f"darkarchive: bad schedule file: {exc}", file=sys.stderr)
         return exit_codes.CONFIG_ERROR
     _warn_unknown_sources(schedules.sources)
@@ -97,6 +98,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def _warn_unknown_sources(sources: Iterable[str]) -> None:
+    from crawler.scheduling.config import schedules_path
     from crawler.sources.loader import source_path
 
     for source in sources:
@@ -110,12 +112,13 @@ def _warn_unknown_sources(sources: Iterable[str]) -> None:
 
 
 def cmd_schedule_show(args: argparse.Namespace) -> int:
+    from crawler.scheduling.config import load_schedules
     from crawler.scheduling.show import print_json, print_text, schedule_report
     from crawler.scheduling.state import ScheduleStore
 
     try:
         schedules = load_schedules()
-    except ScheduleConfigError as exc:
+    except ConfigFileError as exc:
         print(f"darkarchive: bad schedule file: {exc}", file=sys.stderr)
         return exit_codes.CONFIG_ERROR
     with archive_connection() as connection:

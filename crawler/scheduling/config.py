@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from crawler.config_errors import ConfigFileError
 from crawler.scheduling.timing import Backoff, HoursWindow, Timing, parse_duration
 from crawler.sources.loader import _describe
 
@@ -103,13 +104,10 @@ class Schedules(_Strict):
         return value
 
 
-class ScheduleConfigError(ValueError):
+class ScheduleConfigError(ConfigFileError):
     """A schedule file that cannot be used, with where and why."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
+    what = "schedule file"
 
 
 def schedules_path() -> Path:

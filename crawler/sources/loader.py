@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from crawler.config_errors import ConfigFileError
 from crawler.sources.model import Source
 
 if TYPE_CHECKING:
@@ -17,13 +18,10 @@ if TYPE_CHECKING:
 DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(ConfigFileError):
     """A source file that cannot be used, with where and why."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
+    what = "source definition"
 
 
 def sources_dir() -> Path:
