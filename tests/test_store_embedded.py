@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pipelines.store.connect import open_database, redact_uri
+from pipelines.store.connect import ArchiveUnavailableError, open_database, redact_uri
 from pipelines.store.embedded import DataDirLockedError, EmbeddedMongo
 from pipelines.store.service import ServiceInfo, pid_alive
 
@@ -95,3 +95,28 @@ def test_open_database_uses_mongodb_uri_file(
 )
 def test_redact_uri(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("mongodb://u:s3cret@h:notaport/", "Port contains non-digit characters"),
+        ("http://u:s3cret@h/", "Invalid URI scheme"),
+        ("mongodb://", "Must provide at least one hostname or IP"),
+    ],
+)
+def test_a_malformed_mongodb_uri_is_one_line_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, said: str
+) -> None:
+    monkeypatch.setenv("MONGODB_URI", uri)
+    with pytest.raises(ArchiveUnavailableError) as raised:
+        open_database(data_dir=tmp_path)
+    message = str(raised.value)
+    assert message.startswith("MONGODB_URI is not a usable MongoDB URI: ") and said in message
+    assert "s3cret" not in message
+
+
+def test_the_embedded_data_folder_is_its_owners_only(tmp_path: Path) -> None:
+    data = tmp_path / "mongo"
+    with EmbeddedMongo(data):
+        assert data.stat().st_mode & 0o777 == 0o700

@@ -66,6 +66,13 @@ def configured_uri() -> str | None:
     return None
 
 
+def _without_secrets(text: str, uri: str) -> str:
+    """`text` with the URI's password (if any) masked, for an error message."""
+    match = _CREDENTIALS.match(uri.strip())
+    password = match.group(2).partition(":")[2] if match else ""
+    return text.replace(password, "***") if password else text
+
+
 class ArchiveUnavailableError(RuntimeError):
     """The configured database does not answer; nothing was read or written."""
 
@@ -111,7 +118,14 @@ def open_database(*, data_dir: Path, db_name: str = "darkarchive") -> ArchiveCon
     if uri is None:
         service, registration = ensure_service(data_dir)
         uri = service.uri
-    client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+    try:
+        client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+    except (PyMongoError, ValueError) as exc:  # malformed: say so in one line, never the URI
+        if registration is not None:
+            registration.release()
+        reason = _without_secrets(str(exc).split(". Hint:")[0], uri)
+        message = f"MONGODB_URI is not a usable MongoDB URI: {reason}"
+        raise ArchiveUnavailableError(message) from None
     try:
         client.admin.command("ping")
     except PyMongoError as exc:

@@ -89,7 +89,9 @@ class EmbeddedMongo:
         """Start the server and wait until it answers `ping`."""
         if self._proc is not None:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The archive holds what markets showed and the team's provenance: its owner only.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         # An explicit empty config disables secantus' auto-discovery of ./secantusd.toml,
         # ~/.secantus/... and /etc/secantus/..., so the server is the same on every machine.
         config = self.data_dir / "secantusd.toml"

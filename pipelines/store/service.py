@@ -100,7 +100,7 @@ class ServiceInfo:
 @contextlib.contextmanager
 def service_lock(data_dir: Path) -> Iterator[None]:
     """Serialises start, stop and registration decisions across processes (flock)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(data_dir / LOCK_FILE, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
