@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import pymongo
 import pytest
 from subprocesses import pid_alive
 
+from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.market.accuracy import crawl_days
 from fixtures.onion import OnionMarket, serve_as_onion
 from fixtures.server import FixtureServer
@@ -20,6 +22,7 @@ from pipelines.store.embedded import EmbeddedMongo
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from pymongo.database import Database
 
@@ -42,6 +45,27 @@ def db(mongo_client: pymongo.MongoClient) -> Iterator[Database]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield mongo_client[name]
     mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def crawl_env(
+    mongo_server: EmbeddedMongo, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
+    """An environment for the CLI with its own database and its own copy of the sources."""
+    sources = tmp_path / "sources"
+    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
+    name = f"crawl_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_server.uri,
+        "DARKARCHIVE_DB": name,
+        "DARKARCHIVE_HOME": str(tmp_path / "home"),
+        "DARKARCHIVE_SOURCES_DIR": str(sources),
+    }
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
+    yield env, client[name], sources
+    client.drop_database(name)
+    client.close()
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ each gives a clear message and a record on the run, and the crawl goes on where 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pymongo
-import pytest
 
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
@@ -23,31 +20,7 @@ from pipelines.store.queries import load_body
 from pipelines.store.spool import Spool
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
-
-    from pymongo.database import Database
-
-
-@pytest.fixture
-def crawl_env(
-    mongo_server: EmbeddedMongo, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
-    """An environment for the CLI with its own database and its own copy of the sources."""
-    sources = tmp_path / "sources"
-    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
-    name = f"fail_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": name,
-        "DARKARCHIVE_HOME": str(tmp_path / "home"),
-        "DARKARCHIVE_SOURCES_DIR": str(sources),
-    }
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
-    yield env, client[name], sources
-    client.drop_database(name)
-    client.close()
 
 
 PROJECT_ROOT = DEFAULT_SOURCES_DIR.parents[1]  # where scrapy.cfg is

@@ -8,47 +8,17 @@ listing or vendor page was parsed". Crawled through the CLI, as the team runs it
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import pymongo
 import pytest
 
-from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
-
-    from pymongo.database import Database
-
-    from pipelines.store.embedded import EmbeddedMongo
-
-
-@pytest.fixture
-def crawl_env(
-    mongo_server: EmbeddedMongo, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
-    sources = tmp_path / "sources"
-    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
-    name = f"mirror_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": name,
-        "DARKARCHIVE_HOME": str(tmp_path / "home"),
-        "DARKARCHIVE_SOURCES_DIR": str(sources),
-    }
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
-    yield env, client[name], sources
-    client.drop_database(name)
-    client.close()
 
 
 def _closed_port() -> int:

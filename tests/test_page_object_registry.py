@@ -9,15 +9,12 @@ a page object that raises, exits or never returns is recorded as a problem on it
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import pymongo
 import pytest
 import yaml
 from scrapy.http import HtmlResponse
@@ -34,12 +31,10 @@ from crawler.sources.loader import DEFAULT_SOURCES_DIR, SourceConfigError, load_
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from pymongo.database import Database
 
-    from pipelines.store.embedded import EmbeddedMongo
 
 HOSTILE_PAGES = '''
 """Page objects that misbehave, for the tests (a marker file says one was called)."""
@@ -179,24 +174,13 @@ def test_a_failing_page_object_fails_its_page_only(
 
 @pytest.fixture
 def crawl_env(
-    mongo_server: EmbeddedMongo, tmp_path: Path, hostile_pages: Path
-) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
-    sources = tmp_path / "sources"
-    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
-    name = f"pageobj_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": name,
-        "DARKARCHIVE_HOME": str(tmp_path / "home"),
-        "DARKARCHIVE_SOURCES_DIR": str(sources),
-        "PYTHONPATH": os.pathsep.join([str(hostile_pages), os.environ.get("PYTHONPATH", "")]),
-        PACKAGES_ENV: "hostile_pages",
-    }
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
-    yield env, client[name], sources
-    client.drop_database(name)
-    client.close()
+    crawl_env: tuple[dict[str, str], Database[Any], Path], hostile_pages: Path
+) -> tuple[dict[str, str], Database[Any], Path]:
+    """The shared CLI environment, with the test's page objects importable and allowed."""
+    env, db, sources = crawl_env
+    env["PYTHONPATH"] = os.pathsep.join([str(hostile_pages), os.environ.get("PYTHONPATH", "")])
+    env[PACKAGES_ENV] = "hostile_pages"
+    return env, db, sources
 
 
 def _crawl(env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:

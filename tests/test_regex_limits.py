@@ -7,15 +7,11 @@ Python's syntax (backreferences, lookaround) and stops after `patterns.TIMEOUT`.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import pymongo
 import pytest
 import yaml
 from parsel import Selector
@@ -25,19 +21,15 @@ from crawler.extraction import patterns
 from crawler.extraction.blueprint import extract_page
 from crawler.extraction.patterns import PatternTimeout
 from crawler.pagestate import classify
-from crawler.sources.loader import DEFAULT_SOURCES_DIR, load_source
+from crawler.sources.loader import load_source
 from crawler.sources.model import FieldRule, PageBlueprint, StateDetector
 from fixtures.hostile import BACKTRACK_BODY
 from fixtures.market import truth
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from pymongo.database import Database
-
-    from pipelines.store.embedded import EmbeddedMongo
 
 CATASTROPHIC = r"^(a|a)+$"
 
@@ -119,26 +111,6 @@ def test_a_field_out_of_time_is_a_problem_and_the_rest_is_read() -> None:
 
 
 # --- through the CLI -------------------------------------------------------------------
-
-
-@pytest.fixture
-def crawl_env(
-    mongo_server: EmbeddedMongo, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
-    sources = tmp_path / "sources"
-    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
-    name = f"regex_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": name,
-        "DARKARCHIVE_HOME": str(tmp_path / "home"),
-        "DARKARCHIVE_SOURCES_DIR": str(sources),
-    }
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
-    yield env, client[name], sources
-    client.drop_database(name)
-    client.close()
 
 
 def with_catastrophic_detector(sources: Path) -> int:

@@ -10,15 +10,12 @@ seconds after the signal (a page object that never returns), a watchdog closes t
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import pymongo
 import pytest
 import yaml
 from test_page_object_registry import HOSTILE_PAGES
@@ -26,44 +23,31 @@ from test_regex_limits import with_catastrophic_detector
 
 from crawler import exit_codes
 from crawler.extraction.registry import PACKAGES_ENV
-from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from pymongo.database import Database
 
-    from pipelines.store.embedded import EmbeddedMongo
 
 FORCE_AFTER = 3.0
 
 
 @pytest.fixture
 def crawl_env(
-    mongo_server: EmbeddedMongo, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Database[Any], Path]]:
-    sources = tmp_path / "sources"
-    shutil.copytree(DEFAULT_SOURCES_DIR, sources)
+    crawl_env: tuple[dict[str, str], Database[Any], Path], tmp_path: Path
+) -> tuple[dict[str, str], Database[Any], Path]:
+    """The shared CLI environment, with page objects that hang or exit, allowed to run."""
+    env, db, sources = crawl_env
     plugins = tmp_path / "plugins" / "hostile_pages"
     plugins.mkdir(parents=True)
     (plugins / "__init__.py").write_text(HOSTILE_PAGES, encoding="utf-8")
-    name = f"stop_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": name,
-        "DARKARCHIVE_HOME": str(tmp_path / "home"),
-        "DARKARCHIVE_SOURCES_DIR": str(sources),
-        "PYTHONPATH": os.pathsep.join([str(plugins.parent), os.environ.get("PYTHONPATH", "")]),
-        PACKAGES_ENV: "hostile_pages",
-        "HOSTILE_PAGE_MARKER": str(tmp_path / "page-object-called"),
-    }
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri, tz_aware=True)
-    yield env, client[name], sources
-    client.drop_database(name)
-    client.close()
+    env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), os.environ.get("PYTHONPATH", "")])
+    env[PACKAGES_ENV] = "hostile_pages"
+    env["HOSTILE_PAGE_MARKER"] = str(tmp_path / "page-object-called")
+    return env, db, sources
 
 
 def _vendor_page_object(name: str) -> Callable[[Path], None]:
