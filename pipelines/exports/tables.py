@@ -74,6 +74,18 @@ def _provenance(entity: Mapping[str, Any]) -> Row:
     }
 
 
+def _entity(run: Mapping[str, Any], entity: Mapping[str, Any]) -> Row:
+    """The columns every entity row starts with: which run, which entity, which version."""
+    return {
+        "run": run["_id"],
+        "source": run["source"],
+        "key": entity["key"],
+        "version": entity["v"],
+        "first_seen_run": entity["first_seen_run"],
+        **_provenance(entity),
+    }
+
+
 def _joined(value: Any, sep: str) -> str | None:
     if isinstance(value, list):
         return sep.join(str(v) for v in value)
@@ -113,11 +125,7 @@ def listing_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
         price, usd = content.get("price") or {}, content.get("usd") or {}
         quantity, ppu = content.get("quantity") or {}, content.get("price_per_unit") or {}
         yield {
-            "run": run["_id"],
-            "source": run["source"],
-            "key": entity["key"],
-            "version": entity["v"],
-            "first_seen_run": entity["first_seen_run"],
+            **_entity(run, entity),
             "title": content.get("title"),
             "category": _joined(content.get("category_path"), " > "),
             "description": content.get("description"),
@@ -140,7 +148,6 @@ def listing_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
             "ships_from_text": content.get("ships_from_text"),
             "ships_to": _joined(content.get("ships_to"), ";"),
             "ships_to_text": content.get("ships_to_text"),
-            **_provenance(entity),
         }
 
 
@@ -149,11 +156,7 @@ def vendor_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
         content = entity["content"]
         rating, joined = content.get("rating") or {}, content.get("joined") or {}
         yield {
-            "run": run["_id"],
-            "source": run["source"],
-            "key": entity["key"],
-            "version": entity["v"],
-            "first_seen_run": entity["first_seen_run"],
+            **_entity(run, entity),
             "name": content.get("name"),
             "rating_value": _decimal(rating.get("value")),
             "rating_raw": _decimal(rating.get("raw")),
@@ -167,7 +170,6 @@ def vendor_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
             "ships_to": _joined(content.get("ships_to"), ";"),
             "bio": content.get("bio"),
             "pgp_fingerprint": content.get("pgp_fingerprint"),
-            **_provenance(entity),
         }
 
 
