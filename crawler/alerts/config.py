@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crawler.config_errors import ConfigFileError
-from crawler.sources.loader import _describe
+from crawler.config_files import load_model
 from crawler.sources.model import SecretRef
 from pipelines.health import HealthThresholds
 
@@ -105,17 +104,9 @@ def alerts_config_path() -> Path:
 def load_alerts_config(path: Path | str | None = None) -> AlertsConfig:
     """Read and validate the alerts file; a missing default file means all defaults."""
     path = Path(path) if path is not None else alerts_config_path()
+    missing = "no such alerts configuration file"
     if not path.is_file():
         if path == DEFAULT_ALERTS_CONFIG:
             return AlertsConfig()
-        raise AlertsConfigError(path, ["no such alerts configuration file"])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise AlertsConfigError(path, [f"not valid YAML: {exc}"]) from exc
-    if not isinstance(data, dict):
-        raise AlertsConfigError(path, ["expected a mapping of keys at the top level"])
-    try:
-        return AlertsConfig.model_validate(data)
-    except ValidationError as exc:
-        raise AlertsConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+        raise AlertsConfigError(path, [missing])
+    return load_model(path, AlertsConfig, AlertsConfigError, missing)

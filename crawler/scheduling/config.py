@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
 from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from crawler.config_errors import ConfigFileError
+from crawler.config_files import load_model
 from crawler.scheduling.timing import Backoff, HoursWindow, Timing, parse_duration
-from crawler.sources.loader import _describe
 
 DEFAULT_SCHEDULES = Path(__file__).resolve().parents[2] / "config" / "schedules.yaml"
 
@@ -118,17 +116,4 @@ def schedules_path() -> Path:
 def load_schedules(path: Path | None = None) -> Schedules:
     """Read and validate a schedule file; a problem names the file, the key and the fix."""
     path = path or schedules_path()
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScheduleConfigError(path, ["no such schedule file"]) from None
-    except yaml.YAMLError as exc:
-        raise ScheduleConfigError(path, [f"not valid YAML: {exc}"]) from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScheduleConfigError(path, ["expected a mapping of keys at the top level"])
-    try:
-        return Schedules.model_validate(data)
-    except ValidationError as exc:
-        raise ScheduleConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+    return load_model(path, Schedules, ScheduleConfigError, "no such schedule file")

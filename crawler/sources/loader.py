@@ -6,14 +6,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import ValidationError
-
 from crawler.config_errors import ConfigFileError
+from crawler.config_files import parse_mapping, validate
 from crawler.sources.model import Source
 
 if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
+    pass
 
 DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 
@@ -37,21 +35,10 @@ def source_path(source_id: str, directory: Path | None = None) -> Path:
     return (directory or sources_dir()) / f"{source_id}.yaml"
 
 
-def _describe(error: ErrorDetails) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    received = error.get("input")
-    shown = "" if isinstance(received, dict | list) else f" (got {received!r})"
-    return f"key {key}: {error['msg']}{shown}"
-
-
 def load_source(source_id: str, directory: Path | None = None) -> Source:
     """Read and validate one source file."""
     path = source_path(source_id, directory)
-    data = _read_mapping(path, ())
-    try:
-        source = Source.model_validate(data)
-    except ValidationError as exc:
-        raise SourceConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+    source = validate(path, _read_mapping(path, ()), Source, SourceConfigError)
     if source.id != path.stem:
         problem = f"key id: {source.id!r} must match the file name {path.stem!r}"
         raise SourceConfigError(path, [problem])
@@ -69,12 +56,7 @@ def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     except FileNotFoundError:
         known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise SourceConfigError(path, [f"no such source file (known sources: {known})"]) from None
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SourceConfigError(path, [f"not valid YAML: {exc}"]) from exc
-    if not isinstance(data, dict):
-        raise SourceConfigError(path, ["expected a mapping of keys at the top level"])
+    data = parse_mapping(path, text, SourceConfigError, allow_empty=False)
     base_id = data.pop("extends", None)
     if base_id is None:
         return data
