@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler import exit_codes
 from crawler.commands.shared import archive_connection
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     publication = args.output or args.runs or args.pseudonymise or args.no_text or args.warc
     if args.format != "jsonl" and not args.output:
         print("darkarchive: --format csv|parquet writes files: give --output DIR", file=sys.stderr)
-        return 2
+        return exit_codes.CONFIG_ERROR
     with archive_connection() as connection:
         try:
             if not publication:  # the stable stream of one run, on stdout
@@ -61,7 +62,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 return 0
             if not args.output:
                 print("darkarchive: these options write files: give --output DIR", file=sys.stderr)
-                return 2
+                return exit_codes.CONFIG_ERROR
             first, last = _span(connection.db, args)
             request = ExportRequest(
                 source=args.source,

@@ -70,16 +70,15 @@ def darkarchive_version() -> str:
         return "0"
 
 
-def runs_between(db: Database, source: str, first: int, last: int) -> list[dict[str, Any]]:
-    """The closed runs of a panel, oldest first (an open run has nothing stable to export)."""
-    query = {"source": source, "seq": {"$gte": first, "$lt": last + 1}}  # `$lte`: see observed
-    found = [from_bson(d) for d in db[RUNS].find(query).sort("seq", 1)]
-    return [r for r in found if r["status"] != "running"]
-
-
 def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[str, Any]:
     """Write the tables (and WARC files) of the request's runs to `out_dir`; the manifest."""
-    runs = runs_between(db, request.source, request.first_seq, request.last_seq)
+    # Every run of the source, once: the panel's, and those feedback was first seen in.
+    by_seq = {r["seq"]: from_bson(r) for r in db[RUNS].find({"source": request.source})}
+    runs = [  # closed runs only: an open run has nothing stable to export
+        run
+        for seq, run in sorted(by_seq.items())
+        if request.first_seq <= seq <= request.last_seq and run["status"] != "running"
+    ]
     if not runs:
         raise KeyError(
             f"no closed run of {request.source} between seq {request.first_seq} and "
@@ -88,7 +87,6 @@ def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     options = Options(pseudonymise_key=request.pseudonymise_key, no_text=request.no_text)
     ext = EXTENSIONS[request.fmt]
-    by_seq = {r["seq"]: from_bson(r) for r in db[RUNS].find({"source": request.source})}
     last = runs[-1]
     tables: dict[str, Iterator[dict[str, Any]]] = {
         "runs": (run_row(r) for r in runs),

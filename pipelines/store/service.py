@@ -180,7 +180,7 @@ class ClientRegistration:
             self.path.unlink(missing_ok=True)
             info = ServiceInfo.read(self.data_dir)
             if info is not None and info.idle_timeout == 0 and not live_clients(self.data_dir):
-                _stop_supervisor(info)
+                _stop_supervisor_pid(info.pid)
 
 
 def ensure_service(data_dir: Path) -> tuple[ServiceInfo, ClientRegistration]:
@@ -245,12 +245,8 @@ def stop_service(data_dir: Path) -> ServiceInfo | None:
         info = running_service(data_dir) or ServiceInfo.read(data_dir)
         if info is None or not pid_alive(info.pid):
             return None
-        _stop_supervisor(info)
+        _stop_supervisor_pid(info.pid)
         return info
-
-
-def _stop_supervisor(info: ServiceInfo) -> None:
-    _stop_supervisor_pid(info.pid)
 
 
 def _stop_supervisor_pid(pid: int) -> None:
