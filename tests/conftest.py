@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pymongo
 import pytest
-from subprocesses import pid_alive
+from exports import comparable_export
+from subprocesses import pid_alive, run_cli
 
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.market.accuracy import crawl_days
@@ -123,3 +124,20 @@ def exports(
     }
     with FixtureServer(market=market, day=1) as server:
         return crawl_days(market, [1, 2], server, env)
+
+
+@pytest.fixture(scope="session")
+def reference(
+    mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FixtureServer, list[Any]]]:
+    """The demo market on day 1 and the export of one undisturbed crawl of it: what an
+    interrupted, resumed or spooled crawl of the same market must equal."""
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_server.uri,
+        "DARKARCHIVE_DB": f"reference_{uuid.uuid4().hex[:8]}",
+        "DARKARCHIVE_HOME": str(tmp_path_factory.mktemp("reference")),
+    }
+    with FixtureServer(market="demo", day=1) as market:
+        run_cli("crawl", "demo", "--mirror", market.url, env=env)
+        yield market, comparable_export("demo", market.url, env)

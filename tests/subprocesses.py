@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 
 def run_cli(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
@@ -41,3 +43,20 @@ def processes_mentioning(text: str) -> list[int]:
             if text in cmdline:
                 found.append(int(proc.name))
     return found
+
+
+def start_crawl(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
+    """`darkarchive crawl demo --mirror URL` started in its own process, output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", "crawl", "demo",
+         "--mirror", url, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def wait_for(condition: Any, timeout: float = 120.0) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

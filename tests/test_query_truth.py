@@ -135,23 +135,8 @@ def test_as_of_a_time_picks_the_run_started_before_it(archive: Any, day: int) ->
 
 def test_as_of_before_the_first_run_is_refused(archive: Any) -> None:
     env, _db = archive
-    result = run_cli_failing(env, "asof", "demo", "--at", "2000-01-01")
+    result = run_cli("asof", "demo", "--at", "2000-01-01", env=env, code=1).stderr
     assert "no run started at or before" in result
-
-
-def run_cli_failing(env: dict[str, str], *args: str) -> str:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 1, done
-    return done.stderr
 
 
 # -- price series ----------------------------------------------------------------------
@@ -336,19 +321,11 @@ def _noon(day: int) -> datetime:
 def _true_sales() -> tuple[dict[str, Counter[str]], dict[str, Decimal]]:
     """Each distinct feedback entry shown on any day, priced from the truth on the last
     day whose noon is at or before it was left (else the listing's first day)."""
-    entries: Counter[tuple[Any, ...]] = Counter()
-    for day in DAYS:
-        shown = Counter(
-            (key, fb["buyer"], fb["rating"], fb["text"], fb["date"], fb.get("hour"))
-            for key, listing in listings(day).items()
-            for fb in listing["feedback"]
-        )
-        for identity, n in shown.items():
-            entries[identity] = max(entries[identity], n)
+    entries = _distinct_feedback()
     counts: dict[str, Counter[str]] = {"vendor": Counter(), "listing": Counter()}
     usd: dict[str, Decimal] = defaultdict(Decimal)
     for (key, *_rest, when, hour), n in entries.items():
-        moment = datetime.fromisoformat(when).replace(tzinfo=UTC) + timedelta(hours=hour or 0)
+        moment = _left_at(when, hour)
         present = [d for d in DAYS if key in listings(d)]
         before = [d for d in present if _noon(d) <= moment]
         day = before[-1] if before else present[0]
@@ -384,11 +361,16 @@ def test_sales_between_dates_count_only_feedback_left_then(archive: Any) -> None
     result = sales(db, "demo", by="listing", since=since, until=until)
     expected: Counter[str] = Counter()
     for (key, *_rest, when, hour), n in _distinct_feedback().items():
-        moment = datetime.fromisoformat(when).replace(tzinfo=UTC) + timedelta(hours=hour or 0)
+        moment = _left_at(when, hour)
         if since <= moment < until:
             expected[key] += n
     assert {r["listing"]: r["feedback"] for r in result["rows"]} == dict(expected)
     assert expected
+
+
+def _left_at(when: str, hour: int | None) -> datetime:
+    """When the truth says a feedback entry was left."""
+    return datetime.fromisoformat(when).replace(tzinfo=UTC) + timedelta(hours=hour or 0)
 
 
 def _distinct_feedback() -> Counter[tuple[Any, ...]]:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 import pytest
 from exports import comparable_export
-from subprocesses import run_cli
+from subprocesses import run_cli, start_crawl, wait_for
 
 from fixtures.server import FixtureServer
 from pipelines.store.embedded import EmbeddedMongo
@@ -36,7 +35,6 @@ from pipelines.store.spool import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 PAGES = 401  # the demo market on day 1
@@ -150,35 +148,9 @@ def subprocess_lock(folder: Path) -> None:
 # -- crawls with the database killed ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def reference(
-    mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[FixtureServer, list[Any]]]:
-    """The demo market on day 1 and the export of one undisturbed crawl of it."""
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "DARKARCHIVE_DB": f"spool_{uuid.uuid4().hex[:8]}",
-        "DARKARCHIVE_HOME": str(tmp_path_factory.mktemp("reference")),
-    }
-    with FixtureServer(market="demo", day=1) as market:
-        run_cli("crawl", "demo", "--mirror", market.url, env=env)
-        yield market, comparable_export("demo", market.url, env)
-
-
 def _start_crawl(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", "crawl", "demo",
-         "--mirror", url, "-s", "ARCHIVE_BATCH_SIZE=50", "-s", "DOWNLOAD_DELAY=0.02", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-
-
-def _wait_for(condition: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    """A crawl that writes in small batches and slowly enough to kill the server mid-way."""
+    return start_crawl(env, url, "-s", "ARCHIVE_BATCH_SIZE=50", "-s", "DOWNLOAD_DELAY=0.02", *args)
 
 
 def _without_events(export: list[Any]) -> list[Any]:
@@ -210,12 +182,12 @@ def test_a_database_outage_mid_crawl_loses_nothing(
     }
     served = market.requests_served
     crawl = _start_crawl(env, market.url)
-    _wait_for(lambda: market.requests_served - served >= 120)
+    wait_for(lambda: market.requests_served - served >= 120)
     port = _crash(database)
     spool = home / "spool" / "demo:000001" / RECORDS
-    _wait_for(lambda: spool.exists(), timeout=60)
+    wait_for(lambda: spool.exists(), timeout=60)
     # The crawl goes on while the database is away: pages keep arriving in the spool.
-    _wait_for(lambda: market.requests_served - served >= 200, timeout=60)
+    wait_for(lambda: market.requests_served - served >= 200, timeout=60)
     assert crawl.poll() is None
     spooled_while_down = Spool(spool.parent).summary().pages
     restarted = EmbeddedMongo(data, port=port).start()
@@ -263,7 +235,7 @@ def test_a_crawl_that_ends_while_the_database_is_down_is_closed_by_spool_flush(
     }
     served = market.requests_served
     crawl = _start_crawl(env, market.url)
-    _wait_for(lambda: market.requests_served - served >= 120)
+    wait_for(lambda: market.requests_served - served >= 120)
     port = _crash(database)
     out, err = crawl.communicate(timeout=300)
     assert crawl.returncode == 3, out + err[-3000:]  # the run could not be closed
@@ -335,7 +307,7 @@ def test_a_full_spool_stops_the_crawl_keeps_what_was_spooled_and_resume_complete
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=_file_size_limit(300_000),
     )  # fmt: skip
-    _wait_for(lambda: market.requests_served - served >= 120)
+    wait_for(lambda: market.requests_served - served >= 120)
     port = _crash(database)
     out, err = crawl.communicate(timeout=300)
     assert crawl.returncode == 3, out + err[-3000:]

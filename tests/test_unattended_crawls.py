@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 import pytest
 from exports import comparable_export
-from subprocesses import processes_mentioning, run_cli
+from subprocesses import processes_mentioning, run_cli, start_crawl, wait_for
 
 from fixtures.server import FixtureServer
 from pipelines.store.archive import Archive
 from pipelines.store.runs import mark_interrupted
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from pipelines.store.embedded import EmbeddedMongo
@@ -34,23 +33,6 @@ PAGES = 401  # the demo market on day 1
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args]
-
-
-def _start_crawl(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        _cli("crawl", "demo", "--mirror", url, *args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def _wait_for(condition: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def _uri_env(mongo_server: EmbeddedMongo, tmp_path: Path) -> dict[str, str]:
@@ -67,17 +49,6 @@ def _embedded_env(tmp_path: Path, idle: float) -> dict[str, str]:
     return {**env, "DARKARCHIVE_HOME": str(tmp_path / "home"), "DARKARCHIVE_DB_IDLE": str(idle)}
 
 
-@pytest.fixture(scope="module")
-def reference(
-    mongo_server: EmbeddedMongo, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[FixtureServer, list[Any]]]:
-    """The demo market on day 1 and the export of one uninterrupted crawl of it."""
-    env = _uri_env(mongo_server, tmp_path_factory.mktemp("reference"))
-    with FixtureServer(market="demo", day=1) as market:
-        run_cli("crawl", "demo", "--mirror", market.url, env=env)
-        yield market, comparable_export("demo", market.url, env)
-
-
 @pytest.mark.parametrize("database", ["mongodb_uri", "embedded"])
 def test_a_second_crawl_of_a_source_is_refused_while_the_first_runs(
     database: str,
@@ -92,8 +63,8 @@ def test_a_second_crawl_of_a_source_is_refused_while_the_first_runs(
         else _embedded_env(tmp_path, idle=0)
     )
     served = market.requests_served
-    first = _start_crawl(env, market.url)
-    _wait_for(lambda: market.requests_served - served > 20)
+    first = start_crawl(env, market.url)
+    wait_for(lambda: market.requests_served - served > 20)
     second = subprocess.run(
         _cli("crawl", "demo", "--mirror", market.url), capture_output=True, text=True, env=env
     )
@@ -116,8 +87,8 @@ def test_runs_exports_and_other_sources_work_during_a_crawl_on_the_embedded_data
     env = _embedded_env(tmp_path, idle=0)
     run_cli("crawl", "demo", "--mirror", market.url, env=env)
     served = market.requests_served
-    slow = _start_crawl(env, market.url, "-s", "DOWNLOAD_DELAY=0.05")
-    _wait_for(lambda: market.requests_served - served > 10)
+    slow = start_crawl(env, market.url, "-s", "DOWNLOAD_DELAY=0.05")
+    wait_for(lambda: market.requests_served - served > 10)
 
     started = time.monotonic()
     runs = run_cli("runs", "demo", env=env).stdout
@@ -133,7 +104,7 @@ def test_runs_exports_and_other_sources_work_during_a_crawl_on_the_embedded_data
     assert slow.returncode == 0 and "run demo:000002: complete" in out, err[-3000:]
     print(f"`darkarchive runs` during a crawl: {runs_seconds:.2f} s")
     # The last client gone (idle timeout 0), the shared server stops: nothing left running.
-    _wait_for(lambda: not processes_mentioning(str(tmp_path / "home" / "mongo")), timeout=30)
+    wait_for(lambda: not processes_mentioning(str(tmp_path / "home" / "mongo")), timeout=30)
 
 
 def test_sigterm_stops_cleanly_and_resume_refetches_nothing(
@@ -142,8 +113,8 @@ def test_sigterm_stops_cleanly_and_resume_refetches_nothing(
     market, expected = reference
     env = _uri_env(mongo_server, tmp_path)
     served = market.requests_served
-    crawl = _start_crawl(env, market.url)
-    _wait_for(lambda: market.requests_served - served >= 150)
+    crawl = start_crawl(env, market.url)
+    wait_for(lambda: market.requests_served - served >= 150)
     crawl.send_signal(signal.SIGTERM)
     out, err = crawl.communicate(timeout=120)
     assert crawl.returncode == 6, out + err[-3000:]
@@ -173,13 +144,13 @@ def test_sigkill_leaves_no_server_and_the_next_command_closes_the_run_for_resume
     env = _embedded_env(tmp_path, idle=2)
     data = str(tmp_path / "home" / "mongo")
     served = market.requests_served
-    crawl = _start_crawl(env, market.url)
-    _wait_for(lambda: market.requests_served - served >= 250)
+    crawl = start_crawl(env, market.url)
+    wait_for(lambda: market.requests_served - served >= 250)
     crawl.kill()
     crawl.communicate(timeout=60)
     before_kill = market.requests_served - served
     # Its server belonged to the shared service, which stops once idle: no orphan.
-    _wait_for(lambda: not processes_mentioning(data), timeout=30)
+    wait_for(lambda: not processes_mentioning(data), timeout=30)
 
     runs = run_cli("runs", "demo", env=env).stdout
     assert "interrupted" in runs and f"pid {crawl.pid}" in runs, runs
