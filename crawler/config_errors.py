@@ -21,3 +21,12 @@ class ConfigFileError(ValueError):
         self.path = path
         self.problems = problems
         super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class NestedKeyError(ValueError):
+    """Raised inside a validator about keys below the one it validates (`pages` →
+    `pages.listing.fields.ship_from`): each problem keeps its own key path for the message."""
+
+    def __init__(self, problems: list[tuple[tuple[str, ...], str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(key)}: {text}" for key, text in problems))

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from crawler.config_errors import NestedKeyError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -18,12 +20,17 @@ if TYPE_CHECKING:
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def describe(error: ErrorDetails) -> str:
-    """One pydantic error as `key a.b: what was wrong (got value)`."""
+def describe(error: ErrorDetails) -> list[str]:
+    """One pydantic error as `key a.b: what was wrong (got value)`; one line per key when a
+    validator found problems in keys below its own (`NestedKeyError`)."""
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    nested = error.get("ctx", {}).get("error")
+    if isinstance(nested, NestedKeyError):
+        prefix = f"{key}." if error["loc"] else ""
+        return [f"key {prefix}{'.'.join(k)}: {text}" for k, text in nested.problems]
     received = error.get("input")
     shown = "" if isinstance(received, dict | list) else f" (got {received!r})"
-    return f"key {key}: {error['msg']}{shown}"
+    return [f"key {key}: {error['msg']}{shown}"]
 
 
 def parse_mapping(
@@ -47,7 +54,7 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(path, [describe(e) for e in exc.errors()]) from exc
+        raise error(path, [line for e in exc.errors() for line in describe(e)]) from exc
 
 
 def load_model(path: Path, model: type[Model], error: type[ConfigFileError], missing: str) -> Model:

@@ -68,6 +68,35 @@ def _edited(**changes: object) -> dict[str, object]:
         (_edited(session={"cookies": {"sid": {}}}), "key session.cookies.sid: Value error"),
         (_edited(follow=None), "key follow: Field required"),
         (_edited(id="other"), "key id: 'other' must match the file name 'demo'"),
+        (
+            _edited(pages__listing__fields__ship_from={"css": "span.from::text"}),
+            "key pages.listing.fields.ship_from: unknown listing page field 'ship_from'; "
+            "did you mean 'ships_from'?",
+        ),
+        (
+            _edited(pages__vendor__fields__pgp={"css": "pre::text"}),
+            "key pages.vendor.fields.pgp: unknown vendor page field 'pgp'; did you mean 'pgp_key'?",
+        ),
+        (
+            _edited(pages__index__fields__listings_total={"css": "p::text"}),
+            "key pages.index.fields.listings_total: unknown index page field 'listings_total'; "
+            "did you mean 'listing_total'?",
+        ),
+        (
+            _edited(pages__listing__lists__feedback__fields__stars={"css": "b::text"}),
+            "key pages.listing.lists.feedback.fields.stars: unknown feedback field 'stars'; "
+            "expected one of ['buyer', 'date', 'rating', 'text']",
+        ),
+        (
+            _edited(pages__vendor__lists={"feedbacks": {"css": "li", "fields": {}}}),
+            "key pages.vendor.lists.feedbacks: unknown vendor page list 'feedbacks': "
+            "this page kind has none",
+        ),
+        (
+            _edited(pages__listing__fields__tiers={"css": "td::text"}),
+            "key pages.listing.fields.tiers: 'tiers' is a list of blocks: "
+            "give it under pages.listing.lists",
+        ),
         ("id: [unclosed", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping of keys at the top level"),
     ],
@@ -81,6 +110,26 @@ def test_bad_source_names_file_key_and_expectation(
     message = str(caught.value)
     assert message.startswith(f"{path}: ")
     assert expected in message
+
+
+def test_every_misspelt_field_is_named_at_once(tmp_path: Path) -> None:
+    """A file with several typos gets them all in one message, each with its own key."""
+    data = _edited(pages__listing__fields__ships_from=None, pages__vendor__fields__ships_to=None)
+    data["pages"]["listing"]["fields"]["ship_from"] = DEMO["pages"]["listing"]["fields"][
+        "ships_from"
+    ]
+    data["pages"]["vendor"]["fields"]["shipsto"] = DEMO["pages"]["vendor"]["fields"]["ships_to"]
+    path = _write(tmp_path, data)
+    with pytest.raises(SourceConfigError) as caught:
+        load_source(str(path))
+    assert caught.value.problems == [
+        "key pages.listing.fields.ship_from: unknown listing page field 'ship_from'; did you "
+        "mean 'ships_from'? expected one of ['category_path', 'description', 'listing_id', "
+        "'price', 'quantity', 'ships_from', 'ships_to', 'title', 'vendor_id']",
+        "key pages.vendor.fields.shipsto: unknown vendor page field 'shipsto'; did you mean "
+        "'ships_to'? expected one of ['bio', 'feedback_count', 'joined', 'name', 'pgp_key', "
+        "'rating', 'ships_from', 'ships_to', 'vendor_id']",
+    ]
 
 
 def test_missing_source_lists_known_ones(tmp_path: Path) -> None:

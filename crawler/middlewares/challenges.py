@@ -4,8 +4,9 @@ A market under load or defending itself answers with a DDoS queue, a 429 or 503,
 CAPTCHA or a login page, often with HTTP 200. Each response's page state is decided here
 with the source's own detectors (`crawler.pagestate`), and then:
 
-- a queue page is waited out (its meta-refresh delay) and the same URL asked again, with
-  the pass cookie the queue handed out;
+- a queue page is waited out (its meta-refresh delay); then the pass link its refresh
+  names is followed (the market redirects from there to the queued page), or, when it names
+  none, the same URL is asked again with the pass cookie the queue handed out;
 - `rate_limited` and `maintenance` pages are asked again after a jittered backoff that
   honours `Retry-After`;
 - a CAPTCHA is asked again a few times after a backoff (no CAPTCHA is ever solved);
@@ -22,9 +23,11 @@ import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 from scrapy.http import TextResponse
 from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.response import get_meta_refresh
 
 from crawler.alerts.command import notify_command, start_notify_command
 from crawler.backoff import backoff_delay, parse_retry_after
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _REFRESH = re.compile(r"^\s*(\d+(?:\.\d+)?)")
+_REFRESH_URL = re.compile(r"[;,]\s*url\s*=\s*(\S.*)$", re.IGNORECASE)
 
 
 class ChallengeHandling:
@@ -87,13 +91,24 @@ class ChallengeHandling:
 
     async def _wait_in_queue(self, request: Request, response: Response) -> Request | Response:
         waits = request.meta.get("queue_waits", 0)
+        seconds, link = _refresh(response)
         if waits >= self.queue_waits:
+            # Recorded as it is: Scrapy's meta-refresh must not follow its link after all.
+            request.meta["dont_redirect"] = True
             self._record(f"still queued after {waits} waits; recorded as a queue page", request)
+            self._count("challenges/queue_given_up")
             return response
-        delay = min(self.queue_max_wait, _refresh_seconds(response) or 5.0)
-        self._record(f"DDoS queue: waiting {delay:.1f} s, then asking again", request)
+        delay = min(self.queue_max_wait, seconds or 5.0)
+        if link is not None and link != response.url:
+            # The pass link often carries the queue's token: the event shows only its path.
+            then = f"following the pass link it names ({urlsplit(link).path or '/'})"
+        else:
+            link, then = None, "asking again"
+        self._record(f"DDoS queue: waiting {delay:.1f} s, then {then}", request)
+        self._count("challenges/queue")
         await asyncio.sleep(delay)
-        return self._again(request, queue_waits=waits + 1)
+        again = self._again(request, queue_waits=waits + 1)
+        return again if link is None else again.replace(url=link)
 
     async def _back_off(
         self,
@@ -169,13 +184,19 @@ class ChallengeHandling:
             self.crawler.stats.inc_value(key)
 
 
-def _refresh_seconds(response: Response) -> float | None:
-    """The delay of `<meta http-equiv="refresh" content="N">`, or of a Refresh header."""
+def _refresh(response: Response) -> tuple[float | None, str | None]:
+    """The delay and the absolute link (if it names one) of a Refresh header or of
+    `<meta http-equiv="refresh" content="N; url=…">`."""
     header = response.headers.get(b"Refresh")
     content: Any = header.decode("latin-1") if header else None
     if content is None and isinstance(response, TextResponse):
+        seconds, link = get_meta_refresh(response)  # w3lib's reading, as Scrapy's own
+        if link is not None:
+            return seconds, link
         content = response.xpath(
             "//meta[translate(@http-equiv,'REFSH','refsh')='refresh']/@content"
         ).get()
     match = _REFRESH.match(content or "")
-    return float(match.group(1)) if match else None
+    seconds = float(match.group(1)) if match else None
+    named = _REFRESH_URL.search(content or "")
+    return seconds, urljoin(response.url, named.group(1).strip(" '\"")) if named else None

@@ -11,7 +11,7 @@ from crawler.config_files import parse_mapping, validate
 from crawler.sources.model import Source
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Iterator
 
 DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 
@@ -22,17 +22,49 @@ class SourceConfigError(ConfigFileError):
     what = "source definition"
 
 
+def sources_path() -> list[Path]:
+    """Where source files are looked for, in order: the folders of `DARKARCHIVE_SOURCES_DIR`
+    (separated by `os.pathsep`), then the project's own config/sources.
+
+    A team keeps its own markets in a folder of its own and still crawls the shipped ones;
+    a source id found in an earlier folder wins over the same id further on.
+    """
+    given = os.environ.get("DARKARCHIVE_SOURCES_DIR", "")
+    folders = [Path(part).expanduser() for part in given.split(os.pathsep) if part.strip()]
+    ordered: list[Path] = []
+    for folder in [*folders, DEFAULT_SOURCES_DIR]:
+        if folder.resolve() not in {f.resolve() for f in ordered}:
+            ordered.append(folder)
+    return ordered
+
+
 def sources_dir() -> Path:
-    """The folder of source files: `DARKARCHIVE_SOURCES_DIR` or the repo's config/sources."""
-    return Path(os.environ.get("DARKARCHIVE_SOURCES_DIR", DEFAULT_SOURCES_DIR))
+    """The first folder of the search path (where a new source file would go)."""
+    return sources_path()[0]
+
+
+def source_files() -> Iterator[tuple[str, Path, list[Path]]]:
+    """Every source id on the search path with the file that wins and the files it hides."""
+    found: dict[str, list[Path]] = {}
+    for folder in sources_path():
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            found.setdefault(path.stem, []).append(path)
+    for source_id in sorted(found):
+        winner, *hidden = found[source_id]
+        yield source_id, winner, hidden
 
 
 def source_path(source_id: str, directory: Path | None = None) -> Path:
-    """A source id names `<dir>/<id>.yaml`; a path to a YAML file is taken as it is."""
+    """A source id names `<folder>/<id>.yaml` in the first folder of the search path that
+    has it (or in `directory` alone, if given); a path to a YAML file is taken as it is."""
     candidate = Path(source_id)
     if candidate.suffix in {".yaml", ".yml"}:
         return candidate
-    return (directory or sources_dir()) / f"{source_id}.yaml"
+    folders = [directory] if directory is not None else sources_path()
+    for folder in folders:
+        if (folder / f"{source_id}.yaml").is_file():
+            return folder / f"{source_id}.yaml"
+    return folders[0] / f"{source_id}.yaml"
 
 
 def load_source(source_id: str, directory: Path | None = None) -> Source:
@@ -46,7 +78,8 @@ def load_source(source_id: str, directory: Path | None = None) -> Source:
 
 
 def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """A file's keys on top of those of the source it `extends` (same folder), if any.
+    """A file's keys on top of those of the source it `extends` (in the same folder, else
+    on the search path), if any.
 
     The same market on a second network (its onion mirror beside a clearnet one) is then a
     few lines, not a copy of the blueprint that would drift from the original.
@@ -54,7 +87,9 @@ def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        on_path = path.parent.resolve() in {f.resolve() for f in sources_path()}
+        folders = sources_path() if on_path else [path.parent]
+        known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")})
         raise SourceConfigError(path, [f"no such source file (known sources: {known})"]) from None
     data = parse_mapping(path, text, SourceConfigError, allow_empty=False)
     base_id = data.pop("extends", None)
@@ -63,6 +98,8 @@ def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(base_id, str):
         raise SourceConfigError(path, [f"key extends: expected a source id (got {base_id!r})"])
     base_path = source_path(base_id, path.parent)
+    if not base_path.is_file():  # not beside this file: wherever the search path has it
+        base_path = source_path(base_id)
     if base_path.resolve() in chain or base_path.resolve() == path.resolve():
         raise SourceConfigError(path, [f"key extends: {base_id!r} extends this file again"])
     return _merge(_read_mapping(base_path, (*chain, path.resolve())), data)

@@ -8,9 +8,11 @@ from typing import Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crawler.config_errors import NestedKeyError
 from crawler.extraction.patterns import compile_pattern
 from crawler.extraction.registry import UnknownPageObject, resolve_page_object
 from crawler.middlewares.onion_guard import is_onion
+from crawler.sources.fields import unknown_names
 
 PageKind = Literal["index", "listing", "vendor"]
 PageState = Literal[
@@ -217,6 +219,8 @@ class Session(_Strict):
     """Session cookies by name; values are never written in the source file."""
 
     cookies: dict[str, SecretRef] = Field(default_factory=dict)
+    #: the name of the market's login cookie, asked for by `darkarchive session set`
+    cookie: str | None = Field(default=None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
 
 class SourceTor(_Strict):
@@ -271,6 +275,21 @@ class Source(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"mirror {url!r} is not an http(s) URL")
         return [url.rstrip("/") for url in value]
+
+    @field_validator("pages")
+    @classmethod
+    def _known_field_names(cls, value: dict[str, PageBlueprint]) -> dict[str, PageBlueprint]:
+        """A field nothing reads is a typo, refused like any other unknown key."""
+        problems = [
+            ((kind, *key), text)
+            for kind, blueprint in value.items()
+            for key, text in unknown_names(
+                kind, blueprint.fields, {n: r.fields for n, r in blueprint.lists.items()}
+            )
+        ]
+        if problems:
+            raise NestedKeyError(problems)
+        return value
 
     @model_validator(mode="after")
     def _onions_need_tor(self) -> Source:
