@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from scrapy.http import TextResponse
 
+from crawler.deep_html import PAGE_MAX_DEPTH, flatten, nesting_depth, parser_gave_up
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
 from crawler.extraction.guarded import run_page_object
 from crawler.items import PageItem
 from crawler.pagestate import CONTENT_STATES, classify
+from pipelines.normalise.text import MAX_DEPTH as TEXT_MAX_DEPTH
 from pipelines.store.pages import SECRET_HEADERS
 
 if TYPE_CHECKING:
@@ -70,6 +72,40 @@ def _links(source: Source, response: TextResponse) -> dict[str, list[str]]:
     return found
 
 
+def undecodable(response: TextResponse) -> list[str]:
+    """A problem when the body has bytes its encoding cannot decode (read as U+FFFD)."""
+    if "\ufffd" not in response.text:
+        return []
+    try:
+        response.body.decode(response.encoding)
+    except UnicodeDecodeError as exc:
+        return [
+            f"page: bytes at offset {exc.start} are not valid {response.encoding} "
+            f"({exc.reason}); read with replacement characters (U+FFFD), raw bytes archived"
+        ]
+    except LookupError:  # an encoding w3lib knows and Python does not: nothing to say
+        return []
+    return []
+
+
+def too_deep_fields(fields: dict[str, Any]) -> list[str]:
+    """A problem per HTML field nested deeper than the text normaliser shapes."""
+    problems = []
+    for name, value in fields.items():
+        for text in value if isinstance(value, list) else [value]:
+            # a tag is at least three characters: shorter values cannot be that deep
+            if not isinstance(text, str) or len(text) < 3 * TEXT_MAX_DEPTH or "<" not in text:
+                continue
+            depth = nesting_depth(text)
+            if depth > TEXT_MAX_DEPTH:
+                problems.append(
+                    f"field {name}: HTML nested {depth} elements deep (over {TEXT_MAX_DEPTH}); "
+                    "read as plain text below that depth"
+                )
+                break
+    return problems
+
+
 def read_page(
     source: Source, response: Response, kind: str, *, fetched_at: datetime | None = None
 ) -> PageItem:
@@ -96,6 +132,14 @@ def read_page(
     if state not in CONTENT_STATES:
         return item
     assert isinstance(response, TextResponse)  # classify() gives content states to text only
+    item.problems.extend(undecodable(response))
+    if parser_gave_up(response.selector.root):
+        # Read a copy with the deepest tags dropped; the archived body stays as it came.
+        response = response.replace(body=flatten(response.text), encoding="utf-8")
+        item.problems.append(
+            f"page: elements nested more than {PAGE_MAX_DEPTH} deep, where the HTML parser "
+            "would stop and lose the rest; read with the deeper tags dropped, their text kept"
+        )
     if source.rates is not None:
         rates = extract_value(source.rates, response.selector, response.url, "rates")
         item.rates = rates if isinstance(rates, list) else [rates] if rates else []
@@ -107,5 +151,6 @@ def read_page(
     )
     item.problems.extend(extraction.dropped_rows)
     item.problems.extend(extraction.problems)
+    item.problems.extend(too_deep_fields(item.fields))
     item.links = _links(source, response)
     return item

@@ -7,9 +7,12 @@ headings, stray ``<script>``), whose own source newlines must not become line br
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from pipelines.normalise import clean_text, html_to_text
+from pipelines.normalise.text import MAX_DEPTH
 
 
 @pytest.mark.parametrize(
@@ -64,3 +67,12 @@ def test_clean_text(text: str, expected: str) -> None:
 )  # fmt: skip
 def test_html_to_text(html: str, expected: str) -> None:
     assert html_to_text(html) == expected
+
+
+def test_html_to_text_reads_a_description_deeper_than_pythons_recursion_limit() -> None:
+    """A hostile description: no RecursionError; below MAX_DEPTH the text stays, unshaped."""
+    depth = 5 * MAX_DEPTH + sys.getrecursionlimit()
+    deep = "<div>" * depth + "buried <p>words</p>" + "</div>" * depth
+    assert html_to_text(f"<p>before</p>{deep}<p>after</p>") == "before\n\nburied words\n\nafter"
+    shallow = "<div>" * (MAX_DEPTH - 1) + "a<p>b</p>" + "</div>" * (MAX_DEPTH - 1)
+    assert html_to_text(shallow) == "a\n\nb"

@@ -47,7 +47,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     try:
         source = load_source(args.source)  # a bad file fails here, before anything is fetched
     except SourceConfigError as exc:
-        if exc.path.is_file():
+        # Only a source named by its id has a history the failure belongs in: a YAML path
+        # (a copy being edited, a file elsewhere) says nothing trustworthy about its source,
+        # and its file name may be that of a real source.
+        if exc.path.is_file() and not _is_yaml_path(args.source):
             record_unloadable_source(exc)
         raise
     alerts = load_alerts_config()  # a bad alerts file fails before anything is fetched
@@ -190,6 +193,13 @@ def _lease_holder(connection: ArchiveConnection, source: str, *, wait: bool) -> 
             print(f"waiting: source {source} is being crawled by {holder.describe()}", flush=True)
             said = True
         time.sleep(LEASE_POLL)
+
+
+def _is_yaml_path(argument: str) -> bool:
+    """`crawl path/to/x.yaml` rather than `crawl x` (as `load_source` tells them apart)."""
+    from pathlib import Path
+
+    return Path(argument).suffix in {".yaml", ".yml"}
 
 
 def record_unloadable_source(error: SourceConfigError) -> None:

@@ -56,7 +56,7 @@ def cmd_fixtures_truth(args: argparse.Namespace) -> int:
 def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
     """Fetch one page and save it as a replay case; a Tor source's page is fetched via Tor."""
     from crawler.middlewares.onion_guard import is_onion
-    from crawler.one_page import fetch_page
+    from crawler.one_page import DownloadLimitError, fetch_page
     from crawler.replay import PAGES_DIR, save_case
     from crawler.sources.loader import load_source
     from crawler.tor.config import TorConfigError
@@ -83,6 +83,9 @@ def cmd_fixtures_save_page(args: argparse.Namespace) -> int:
         status, headers, body = fetch_page(source, args.url)
     except (TorUnavailable, TorConfigError) as error:
         print(f"darkarchive: no usable Tor: {error}", file=sys.stderr)
+        return 1
+    except DownloadLimitError as error:  # the crawl's limits: a bomb, an endless stream
+        print(f"darkarchive: refused: {error}; nothing was saved", file=sys.stderr)
         return 1
     except OSError as error:  # httpx2's errors, and the socket's
         print(f"darkarchive: cannot fetch {args.url}: {error}", file=sys.stderr)

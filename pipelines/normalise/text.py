@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, NavigableString, Tag
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from bs4 import PageElement
 
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2007\u202f\u2009\u3000]+")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -19,6 +25,8 @@ _BLOCKS = frozenset({
 _LINES = frozenset({"li", "dt", "dd", "tr"})  # one line each, not a paragraph
 _CELLS = frozenset({"td", "th"})  # a space between cells, whatever the source spacing
 _DROP = frozenset({"script", "style", "noscript", "template", "head"})
+#: elements nested deeper than this shape no paragraphs or lines; their text is kept
+MAX_DEPTH = 100
 
 
 def clean_text(text: str) -> str:
@@ -47,7 +55,7 @@ def html_to_text(html: str) -> str:
     """
     soup = BeautifulSoup(html, "html.parser")
     parts: list[str | int] = []
-    _render(soup, parts, pre=False)
+    _render(soup, parts)
     out: list[str] = []
     pending = 0  # newlines owed; adjacent block edges share one break, the widest
     for part in parts:
@@ -59,8 +67,18 @@ def html_to_text(html: str) -> str:
     return clean_text("".join(out))
 
 
-def _render(node: Tag, parts: list[str | int], *, pre: bool) -> None:
-    for child in node.children:
+def _render(root: Tag, parts: list[str | int]) -> None:
+    """Walk the tree with a stack of its own, not Python's: a description may nest 100,000
+    deep. Below `MAX_DEPTH` tags no longer shape the text; their text is still kept."""
+    stack: list[tuple[Iterator[PageElement], bool, int]] = [(iter(root.children), False, 0)]
+    while stack:
+        children, pre, _ = stack[-1]
+        child = next(children, None)
+        if child is None:
+            gap = stack.pop()[2]
+            if gap:
+                parts.append(gap)
+            continue
         if isinstance(child, NavigableString):
             if type(child) is NavigableString:  # skips comments, doctypes, CDATA
                 parts.append(str(child) if pre else re.sub(r"\s+", " ", str(child)))
@@ -70,12 +88,10 @@ def _render(node: Tag, parts: list[str | int], *, pre: bool) -> None:
         if child.name == "br":
             parts.append("\n")  # a literal break: two <br> make a blank line
             continue
-        gap = 1 if child.name in _LINES else 2
-        block = child.name in _BLOCKS
-        if block:
+        shaped = len(stack) <= MAX_DEPTH
+        gap = (1 if child.name in _LINES else 2) if shaped and child.name in _BLOCKS else 0
+        if gap:
             parts.append(gap)
-        elif child.name in _CELLS:
+        elif shaped and child.name in _CELLS:
             parts.append(" ")
-        _render(child, parts, pre=pre or child.name == "pre")
-        if block:
-            parts.append(gap)
+        stack.append((iter(child.children), pre or child.name == "pre", gap))
