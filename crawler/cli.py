@@ -17,7 +17,8 @@ from crawler.commands.fixtures import (
     cmd_fixtures_serve,
     cmd_fixtures_truth,
 )
-from crawler.commands.query import add_query_commands
+from crawler.commands.fixtures_test import cmd_fixtures_test
+from crawler.commands.query import add_parser_option, add_query_commands
 from crawler.commands.session import cmd_session_check, cmd_session_set, cmd_session_show
 from crawler.commands.spool import cmd_spool_flush, cmd_spool_status
 from crawler.commands.tor import cmd_tor_check
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     export.add_argument("--no-text", action="store_true", help="leave out free text")
     export.add_argument("--warc", action="store_true", help="also the raw pages as WARC files")
+    add_parser_option(export)
     export.set_defaults(func=cmd_export)
 
     runs = commands.add_parser("runs", help="a source's runs with status, counts and reasons")
@@ -92,13 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["table", "jsonl", "json", "csv"], default=None,
         help="table on a terminal, else jsonl (one version per line, with USD per run)",
     )  # fmt: skip
+    add_parser_option(history)
     history.set_defaults(func=cmd_history)
 
     reparse = commands.add_parser(
-        "reparse", help="re-read a run's archived pages with today's parser; list differences"
+        "reparse", help="re-read runs' archived pages with today's parser; list or store changes"
     )
     reparse.add_argument("source")
-    reparse.add_argument("--run", default=None, help="run id (default: latest)")
+    which = reparse.add_mutually_exclusive_group()
+    which.add_argument("--run", default=None, help="run id or number (default: latest)")
+    which.add_argument("--runs", default=None, metavar="A..B", help="a range of runs")
+    which.add_argument("--all", action="store_true", help="every closed run of the source")
+    reparse.add_argument(
+        "--write", action="store_true",
+        help="store what reads differently as versions under today's parser version",
+    )  # fmt: skip
     reparse.set_defaults(func=cmd_reparse)
 
     db = commands.add_parser("db", help="the embedded database, shared by every command")
@@ -152,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     session_set.add_argument("source")
     session_set.add_argument(
         "--cookie", action="append", default=[], metavar="NAME",
-        help="cookie name (repeatable; default: the names in the source file, else 'session')",
+        help="cookie name (repeatable; default: the source's session cookie(s), else those stored)",
     )  # fmt: skip
     session_set.add_argument("--user-agent", default=None, help="the browser's user agent")
     session_set.add_argument("--expires", default=None, help="when the market said it expires")
@@ -188,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--case", required=True, help="case name, e.g. listing-with-tiers")
     save.add_argument("--root", default=None, help="where cases live (default fixtures/pages)")
     save.set_defaults(func=cmd_fixtures_save_page)
+    replay_cases = fixture_commands.add_parser(
+        "test", help="replay a source's saved cases and show what reads differently"
+    )
+    replay_cases.add_argument("source", help="source id (on the sources search path) or YAML path")
+    replay_cases.add_argument(
+        "--root", default=None, help="where cases live: <root>/<source>/<kind>/<case>/ "
+        "(default fixtures/pages)",
+    )  # fmt: skip
+    replay_cases.set_defaults(func=cmd_fixtures_test)
     add_schedule_commands(commands)
     return parser
 

@@ -1,9 +1,11 @@
-"""Reparse a run from its archived pages: what would the current parser read, without refetching?
+"""Reparse: what today's parser reads from a run's archived pages, without refetching.
 
-A parser fix must be checked against the pages a study already used. This reads every
-page the run archived, runs today's extraction and normalisation over it, and compares the
-result with the versions the run observed, entity by entity. It writes nothing: storing
-versions under a second parser version beside the first is a store design of its own.
+A parser fix must be checked against the pages a study already used, and then applied
+without rewriting what the study cited. This reads every page a run archived, runs
+today's extraction and normalisation over it, and compares the result with the versions
+the crawl stored, entity by entity. With `write`, the entities that read differently are
+stored as rereads under today's parser version (pipelines/store/rereads.py), beside the
+crawl's versions; queries then answer with the newest reading unless told a parser.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 from crawler.pages import read_page
 from crawler.replay import rebuild_response
 from pipelines.normalise_pipeline import normalise_page
+from pipelines.parser_version import parser_version
 from pipelines.store.codec import canonical_json, to_bson
 from pipelines.store.queries import get_run, load_body, observed
-from pipelines.store.schema import PAGES
+from pipelines.store.rereads import CRAWL, Reread, RunReading, write_reading
+from pipelines.store.schema import KINDS, PAGES
+from pipelines.store.sizes import DEFAULT_MAX_LIST_ITEMS, cap_lists
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,21 +37,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ReparseReport:
-    """Counts of a reparse and the entities whose content would differ."""
+    """Counts of a reparse and the entities whose content differs from the crawl's."""
 
     run_id: str
+    parser: str
     pages: int = 0
     same: int = 0
     differences: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    written: dict[str, int] | None = None
 
 
 def _canonical(content: Any) -> Any:
     return canonical_json(to_bson({"v": content}))
 
 
-def _reread(db: Database[Any], source: Source, run_id: str) -> Iterator[PageItem]:
-    """Every archived page of the run, read by today's extraction and normalisation."""
+def _reread(
+    db: Database[Any], source: Source, run_id: str
+) -> Iterator[tuple[dict[str, Any], PageItem]]:
+    """Every archived page of the run (its body's SHA-256), read by today's parser."""
     for page in db[PAGES].find({"run": run_id, "sha256": {"$ne": None}}).sort("url"):
         body = load_body(db, page["sha256"])
         response = rebuild_response(
@@ -54,25 +63,35 @@ def _reread(db: Database[Any], source: Source, run_id: str) -> Iterator[PageItem
         )
         item = read_page(source, response, page["kind"], fetched_at=page["fetched_at"])
         normalise_page(item, source)
-        yield item
+        blueprint = source.pages.get(item.state)  # type: ignore[call-overload]
+        cap_lists(item, blueprint.max_list_items if blueprint else DEFAULT_MAX_LIST_ITEMS)
+        item.body = None  # the page is archived already; keep memory flat over a run
+        yield page, item
 
 
-def reparse_run(db: Database[Any], source: Source, run_id: str) -> ReparseReport:
-    """Compare what the run stored with what the current parser reads from the same pages."""
+def reparse_run(
+    db: Database[Any], source: Source, run_id: str, *, write: bool = False
+) -> ReparseReport:
+    """Compare what the crawl stored for a run with what the current parser reads from the
+    same pages; with `write`, store the differences as rereads under the current parser."""
     run = get_run(db, run_id)
     if run is None or run["source"] != source.id:
         raise KeyError(f"no run {run_id!r} of source {source.id!r}")
-    report = ReparseReport(run_id=run_id)
-    stored = {
+    parser = parser_version(source)
+    report = ReparseReport(run_id=run_id, parser=parser)
+    reading = RunReading(run_id=run_id, source=source.id, seq=run["seq"], parser=parser)
+    stored: dict[tuple[str, str], dict[str, Any]] = {
         (kind, entity["key"]): entity["content"]
-        for kind in ("listing", "vendor")
-        for entity in observed(db, run_id, kind)
+        for kind in KINDS
+        for entity in observed(db, run_id, kind, parser=CRAWL)
     }
-    seen = set()
-    for item in _reread(db, source, run_id):
+    seen: set[tuple[str, str]] = set()
+    for page, item in _reread(db, source, run_id):
         report.pages += 1
         report.problems.extend({"url": item.url, "problem": p} for p in item.problems)
         for kind, key, content in item.records:
+            if (kind, key) in seen:
+                continue  # read on two pages (cross-listed): the crawl kept the first too
             seen.add((kind, key))
             before = stored.get((kind, key))
             if before is not None and _canonical(before) == _canonical(content):
@@ -86,6 +105,17 @@ def reparse_run(db: Database[Any], source: Source, run_id: str) -> ReparseReport
             report.differences.append(
                 {"kind": kind, "key": key, "stored": before is not None, "fields": fields}
             )
+            reading.rereads.append(
+                Reread(kind, key, content, fields, item.url, page["sha256"], page["fetched_at"])
+            )
     for kind, key in sorted(set(stored) - seen):
         report.differences.append({"kind": kind, "key": key, "stored": True, "reread": False})
+        reading.rereads.append(Reread(kind, key, None, sorted(stored[(kind, key)])))
+    reading.pages, reading.entities = report.pages, len(seen)
+    reading.problems = len(report.problems)
+    if write:
+        if parser == run.get("parser_version"):
+            logger.info("run %s was crawled with parser %s: nothing to store", run_id, parser)
+        else:
+            report.written = write_reading(db, reading)
     return report

@@ -10,10 +10,8 @@ flush`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler.signals import run_event
 from pipelines.accounting import RunAccounting
+from pipelines.parser_version import parser_version
 from pipelines.store.archive import Archive
 from pipelines.store.connect import darkarchive_home, settings_database
 from pipelines.store.leases import LeaseHeldError, SourceLease
@@ -61,16 +60,6 @@ INTERRUPTIONS = {
     "shutdown": "the crawl was stopped by a signal before it finished",
     "lease_lost": "another crawl took over the source's lease",
 }
-
-
-def parser_version(source: Source) -> str:
-    """Code version plus a hash of the source's blueprint: either change means a new parser."""
-    try:
-        code = version("darkarchive")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        code = "0"
-    blueprint = source.model_dump_json(include={"pages", "rates", "normalise", "states"})
-    return f"{code}+{hashlib.sha256(blueprint.encode()).hexdigest()[:12]}"
 
 
 class _Outage:

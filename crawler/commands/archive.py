@@ -48,7 +48,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     with archive_connection() as connection:
         if args.kind == "listing":
-            result = price_series(connection.db, args.source, args.key)
+            result = price_series(connection.db, args.source, args.key, parser=args.parser)
         else:
             history = entity_history(connection.db, args.source, args.kind, args.key)
             result = {"source": args.source, "key": args.key, "versions": history, "series": []}
@@ -72,23 +72,36 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_reparse(args: argparse.Namespace) -> int:
-    """Re-read a run's archived pages with today's parser and list what would differ."""
+    """Re-read runs' archived pages with today's parser: list what reads differently and,
+    with `--write`, store it under today's parser version beside the crawl's versions."""
+    from crawler.commands.export import closed_runs
     from crawler.reparse import reparse_run
     from crawler.sources.loader import load_source
     from pipelines.store.export import write_jsonl
-    from pipelines.store.queries import latest_run
 
     source = load_source(args.source)
     with archive_connection() as connection:
-        run_id = args.run or (latest_run(connection.db, source.id) or {}).get("_id")
-        if run_id is None:
-            print(f"darkarchive: no run of source {source.id!r} to reparse", file=sys.stderr)
+        try:
+            run_ids = closed_runs(connection.db, args)
+        except KeyError as exc:
+            print(f"darkarchive: nothing to reparse: {exc.args[0]}", file=sys.stderr)
             return 1
-        report = reparse_run(connection.db, source, run_id)
-        write_jsonl(report.differences, sys.stdout)
-        print(
-            f"reparsed {report.pages} archived pages of {run_id}: {report.same} entities read "
-            f"the same, {len(report.differences)} differ, {len(report.problems)} problems",
-            file=sys.stderr,
-        )
+        for run_id in run_ids:
+            report = reparse_run(connection.db, source, run_id, write=args.write)
+            write_jsonl(({"run": run_id, **d} for d in report.differences), sys.stdout)
+            stored = ""
+            if report.written is not None:
+                stored = (
+                    f"; stored under parser {report.parser}: {report.written['inserted']} new, "
+                    f"{report.written['extended']} extended, {report.written['replayed']} "
+                    "already there"
+                )
+            elif args.write:
+                stored = f"; nothing stored: {run_id} was crawled with parser {report.parser}"
+            print(
+                f"reparsed {report.pages} archived pages of {run_id}: {report.same} entities read "
+                f"the same, {len(report.differences)} differ, {len(report.problems)} problems"
+                f"{stored}",
+                file=sys.stderr,
+            )
     return 0

@@ -47,9 +47,25 @@ def _span(db: Database, args: argparse.Namespace) -> tuple[int, int]:
     return latest["seq"], latest["seq"]
 
 
+def closed_runs(db: Database, args: argparse.Namespace) -> list[str]:
+    """The closed runs `--run`, `--runs A..B` or `--all` name (default: the latest), in order."""
+    from pipelines.store.queries import runs
+
+    every = [r for r in runs(db, args.source) if r["status"] != "running"]
+    if getattr(args, "all", False):
+        first, last = 1, max((r["seq"] for r in every), default=0)
+    else:
+        first, last = _span(db, args)
+    chosen = [r["_id"] for r in every if first <= r["seq"] <= last]
+    if not chosen:
+        raise KeyError(f"no closed run of source {args.source!r} between {first} and {last}")
+    return chosen
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.exports import ExportRequest, export_dataset
     from pipelines.store.export import export_run, write_jsonl
+    from pipelines.store.runs import run_id_for
 
     publication = args.output or args.runs or args.pseudonymise or args.no_text or args.warc
     if args.format != "jsonl" and not args.output:
@@ -58,7 +74,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     with archive_connection() as connection:
         try:
             if not publication:  # the stable stream of one run, on stdout
-                write_jsonl(export_run(connection.db, args.source, args.run), sys.stdout)
+                run_id = args.run
+                if run_id is not None and run_id.isdigit():  # a number, as --runs takes
+                    run_id = run_id_for(args.source, int(run_id))
+                stream = export_run(connection.db, args.source, run_id, parser=args.parser)
+                write_jsonl(stream, sys.stdout)
                 return 0
             if not args.output:
                 print("darkarchive: these options write files: give --output DIR", file=sys.stderr)
@@ -72,6 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 pseudonymise_key=args.pseudonymise,
                 no_text=args.no_text,
                 warc=args.warc,
+                parser=args.parser,
             )
             manifest = export_dataset(connection.db, request, Path(args.output))
         except KeyError as exc:

@@ -29,6 +29,7 @@ def add_query_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     changes.add_argument("run_a", help="the earlier run (id or seq)")
     changes.add_argument("run_b", help="the later run (id or seq)")
     changes.add_argument("--kind", choices=["listing", "vendor"], default="listing")
+    add_parser_option(changes)
     _format(changes)
     changes.set_defaults(func=cmd_changes)
 
@@ -38,6 +39,7 @@ def add_query_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     when.add_argument("--run", help="run id or seq")
     when.add_argument("--at", type=parse_time, help="the last run started at or before (UTC)")
     asof.add_argument("--kind", choices=["listing", "vendor"], default="listing")
+    add_parser_option(asof)
     _format(asof)
     asof.set_defaults(func=cmd_asof)
 
@@ -72,6 +74,15 @@ def add_query_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     reindex.set_defaults(func=cmd_reindex)
 
 
+def add_parser_option(parser: argparse.ArgumentParser) -> None:
+    """`--parser`: which reading of reparsed runs answers (default: each run's newest)."""
+    parser.add_argument(
+        "--parser", default=None, metavar="VERSION",
+        help="answer with this parser version's reading ('crawl': the crawl's own); "
+        "default: the newest reparse of each run",
+    )  # fmt: skip
+
+
 def _format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, default="table",
@@ -90,13 +101,23 @@ def cmd_asof(args: argparse.Namespace) -> int:
 
     with archive_connection() as connection:
         try:
-            result = as_of(connection.db, args.source, kind=args.kind, run=args.run, at=args.at)
+            result = as_of(
+                connection.db,
+                args.source,
+                kind=args.kind,
+                run=args.run,
+                at=args.at,
+                parser=args.parser,
+            )
         except QueryError as exc:
             return _refuse(exc)
     columns = LISTING_COLUMNS if args.kind == "listing" else VENDOR_COLUMNS
     run = result["run"]
     count = len(result["entities"])
-    title = f"{args.source} {args.kind}s as of {run['run']} ({run['status']}): {count}"
+    title = (
+        f"{args.source} {args.kind}s as of {run['run']} ({run['status']}, read by "
+        f"{run['parser']}): {count}"
+    )
     emit(args.format, result, result["entities"], columns, title)
     return 0
 
@@ -106,7 +127,14 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
     with archive_connection() as connection:
         try:
-            result = changes(connection.db, args.source, args.run_a, args.run_b, kind=args.kind)
+            result = changes(
+                connection.db,
+                args.source,
+                args.run_a,
+                args.run_b,
+                kind=args.kind,
+                parser=args.parser,
+            )
         except QueryError as exc:
             return _refuse(exc)
     rows = [

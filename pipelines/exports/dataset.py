@@ -12,7 +12,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from pipelines.exports.tables import (
@@ -25,7 +24,9 @@ from pipelines.exports.tables import (
 )
 from pipelines.exports.warc import write_warc
 from pipelines.exports.writers import write_table
+from pipelines.parser_version import package_version
 from pipelines.store.codec import from_bson
+from pipelines.store.rereads import reading_parser
 from pipelines.store.schema import RUNS
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ExportRequest:
     pseudonymise_key: str | None = field(default=None, repr=False)
     no_text: bool = False
     warc: bool = False
+    parser: str | None = None  # a reading of the runs; None: each run's newest
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -60,14 +62,8 @@ class ExportRequest:
             "pseudonymised": self.pseudonymise_key is not None,  # never the key itself
             "free_text": not self.no_text,
             "warc": self.warc,
+            "parser": self.parser or "newest",
         }
-
-
-def darkarchive_version() -> str:
-    try:
-        return version("darkarchive")
-    except PackageNotFoundError:  # pragma: no cover - a bare checkout
-        return "0"
 
 
 def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[str, Any]:
@@ -84,14 +80,15 @@ def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[
             f"no closed run of {request.source} between seq {request.first_seq} and "
             f"{request.last_seq}"
         )
+    read_by = {r["_id"]: _reader(db, r, request.parser) for r in runs}
     out_dir.mkdir(parents=True, exist_ok=True)
     options = Options(pseudonymise_key=request.pseudonymise_key, no_text=request.no_text)
     ext = EXTENSIONS[request.fmt]
     last = runs[-1]
     tables: dict[str, Iterator[dict[str, Any]]] = {
         "runs": (run_row(r) for r in runs),
-        "listings": (row for r in runs for row in listing_rows(db, r)),
-        "vendors": (row for r in runs for row in vendor_rows(db, r)),
+        "listings": (row for r in runs for row in listing_rows(db, r, read_by[r["_id"]])),
+        "vendors": (row for r in runs for row in vendor_rows(db, r, read_by[r["_id"]])),
         # A panel publishes each feedback entry once, as its last run knew it.
         "feedback": feedback_rows(db, last, by_seq),
         "pages": (row for r in runs for row in page_rows(db, r)),
@@ -104,11 +101,11 @@ def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[
     if request.warc:
         for run in runs:
             path = out_dir / f"pages-{run['seq']:06d}.warc.gz"
-            count = write_warc(db, run, path, version=darkarchive_version())
+            count = write_warc(db, run, path, version=package_version())
             files[path.name] = {"table": "warc", "run": run["_id"], "records": count,
                                 "sha256": _sha256(path)}  # fmt: skip
     manifest = {
-        "darkarchive_version": darkarchive_version(),
+        "darkarchive_version": package_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "query": request.describe(),
         "runs": [
@@ -119,16 +116,22 @@ def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[
                 "complete": r["status"] == "complete",
                 "reasons": r.get("reasons") or [],
                 "parser_version": r.get("parser_version"),
+                "read_by": read_by[r["_id"]],
             }
             for r in runs
         ],
-        "parser_versions": sorted({str(r.get("parser_version")) for r in runs}),
+        "parser_versions": sorted(set(read_by.values())),
         "files": files,
         "schema": "README.md, section 'Exports for publication'",
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     logger.info("exported %d run(s) of %s to %s", len(runs), request.source, out_dir)
     return manifest
+
+
+def _reader(db: Database, run: dict[str, Any], parser: str | None) -> str:
+    """The parser version whose reading of `run` the export holds."""
+    return reading_parser(db, run["_id"], parser) or str(run.get("parser_version"))
 
 
 def verify(out_dir: Path) -> list[str]:

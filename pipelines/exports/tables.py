@@ -118,9 +118,9 @@ def run_row(run: Mapping[str, Any]) -> Row:
     }
 
 
-def listing_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
+def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
     rates = run.get("rates") or {}
-    for entity in observed(db, run["_id"], "listing"):
+    for entity in observed(db, run["_id"], "listing", parser=parser):
         content = add_usd(dict(entity["content"]), rates, run["_id"])
         price, usd = content.get("price") or {}, content.get("usd") or {}
         quantity, ppu = content.get("quantity") or {}, content.get("price_per_unit") or {}
@@ -151,8 +151,8 @@ def listing_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
         }
 
 
-def vendor_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
-    for entity in observed(db, run["_id"], "vendor"):
+def vendor_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
+    for entity in observed(db, run["_id"], "vendor", parser=parser):
         content = entity["content"]
         rating, joined = content.get("rating") or {}, content.get("joined") or {}
         yield {

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pipelines.query.runs import READABLE, Run, resolve_run, source_runs
+from pipelines.query.runs import READABLE, QueryError, Run, resolve_run, source_runs
 from pipelines.store.codec import from_bson
 from pipelines.store.export import add_usd
 from pipelines.store.observations import observed_keys
+from pipelines.store.rereads import (
+    UnknownReadingError,
+    apply_overlay,
+    overlay,
+    reading_parser,
+)
 from pipelines.store.schema import versions_collection
 
 if TYPE_CHECKING:
@@ -71,6 +77,7 @@ def as_of(
     run: str | None = None,
     at: datetime | None = None,
     include_unobserved: bool = False,
+    parser: str | None = None,
 ) -> dict[str, Any]:
     """The listings (or vendors) of a source as one run saw them, with USD for listings.
 
@@ -78,30 +85,53 @@ def as_of(
     complete or partial run. Each entity carries the version valid then, its provenance
     and, for listings, `usd` at the rates that run recorded. By default only what the
     run observed (what `export --run` gives); `include_unobserved` adds entities still
-    listed but not seen by a partial run, marked `observed: false`.
+    listed but not seen by a partial run, marked `observed: false`. Where the run was
+    reparsed, the newest parser's reading answers unless `parser` names another (or
+    `"crawl"`); the run header says which.
     """
     runs = source_runs(db, source)
     target = resolve_run(db, source, run=run, at=at)
     if target.status not in READABLE:
         logger.warning("run %s is %s: its content may still change", target.run_id, target.status)
+    reader = _reader(db, target.run_id, parser)
     seen = observed_keys(db, target.run_id, kind)
-    entities = []
+    found: dict[str, dict[str, Any]] = {}
     for doc in valid_versions(db, source, kind, target.seq, runs):
         observed = doc["key"] in seen
-        if not observed and not include_unobserved:
-            continue
-        content = from_bson(doc["content"])
+        if observed or include_unobserved:
+            found[doc["key"]] = {
+                "key": doc["key"],
+                "v": doc["v"],
+                "first_seen_run": doc["first_seen_run"],
+                "observed": observed,
+                "content": from_bson(doc["content"]),
+                "provenance": from_bson(doc["provenance"]),
+            }
+    if reader is not None:
+        apply_overlay(found, overlay(db, source, kind, target.seq, reader))
+    entities = []
+    for key in sorted(found):
+        entity = found[key]
+        content = entity["content"]
         if kind == "listing":
             content = add_usd(content, target.rates, target.run_id)
         entities.append(
             {
-                "key": doc["key"],
-                "version": doc["v"],
-                "first_seen_run": doc["first_seen_run"],
-                "observed": observed,
+                "key": key,
+                "version": entity["v"],
+                "first_seen_run": entity["first_seen_run"],
+                "observed": entity.get("observed", True),
                 "content": content,
-                "provenance": from_bson(doc["provenance"]),
+                "provenance": entity["provenance"],
+                **({"reread_fields": entity["reread_fields"]} if "reread_fields" in entity else {}),
             }
         )
-    entities.sort(key=lambda e: e["key"])
-    return {"source": source, "kind": kind, "run": target.header(), "entities": entities}
+    header = {**target.header(), "parser": reader or target.parser_version}
+    return {"source": source, "kind": kind, "run": header, "entities": entities}
+
+
+def _reader(db: Database, run_id: str, parser: str | None) -> str | None:
+    try:
+        return reading_parser(db, run_id, parser)
+    except UnknownReadingError as exc:
+        raise QueryError(str(exc)) from exc

@@ -36,6 +36,7 @@ class Run:
     started_at: datetime | None
     rates: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
+    parser_version: str = ""
 
     def header(self) -> dict[str, Any]:
         """The run as a result names it."""
@@ -49,7 +50,9 @@ class Run:
 
 def source_runs(db: Database, source: str) -> list[Run]:
     """All runs of a source, oldest first (one indexed read: runs are few)."""
-    projection = {"seq": 1, "status": 1, "started_at": 1, "rates": 1, "counts": 1, "source": 1}
+    projection = dict.fromkeys(
+        ("seq", "status", "started_at", "rates", "counts", "source", "parser_version"), 1
+    )
     cursor = db[RUNS].find({"source": source}, projection).sort("seq", ASCENDING)
     return [_run(from_bson(doc)) for doc in cursor]
 
@@ -63,6 +66,7 @@ def _run(doc: dict[str, Any]) -> Run:
         started_at=_utc(doc.get("started_at")),
         rates=doc.get("rates") or {},
         counts=doc.get("counts") or {},
+        parser_version=str(doc.get("parser_version") or ""),
     )
 
 

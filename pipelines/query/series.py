@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.query.runs import READABLE, Run, source_runs
 from pipelines.store.export import usd_value
 from pipelines.store.queries import entity_history
+from pipelines.store.rereads import entity_rereads, run_readers
 from pipelines.store.schema import OBSERVATIONS
 
 if TYPE_CHECKING:
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def price_series(db: Database, source: str, key: str) -> dict[str, Any]:
+def price_series(
+    db: Database, source: str, key: str, *, parser: str | None = None
+) -> dict[str, Any]:
     """A listing's versions, and one point per run that observed it: price and USD.
 
     USD is converted at the rates that run recorded (the market's own where it showed
@@ -24,9 +27,17 @@ def price_series(db: Database, source: str, key: str) -> dict[str, Any]:
     price, and so its version, did not change. Each point names the rate and its source.
     A complete run observed every listing valid in it; other runs are checked against
     their observation records, so a partial run that missed the listing adds no point.
+    A reparsed run's point uses its newest reading (or, with `parser`, only runs that
+    parser read); each point names the parser that read it.
     """
     history = entity_history(db, source, "listing", key)
     runs = source_runs(db, source)
+    readers = run_readers(db, source, {r.run_id: r.parser_version for r in runs}, parser)
+    rereads = {
+        name: entity_rereads(db, source, "listing", key, name)
+        for name in set(readers.values()) - {None}
+        if name is not None
+    }
     series = []
     for version in history:
         start = _seq(runs, version["valid_from_run"])
@@ -34,19 +45,37 @@ def price_series(db: Database, source: str, key: str) -> dict[str, Any]:
         for run in runs:
             if run.seq < start or (end is not None and run.seq >= end):
                 continue
-            if run.status not in READABLE or not _observed(db, run, key):
+            if run.run_id not in readers or run.status not in READABLE:
                 continue
-            series.append(_point(run, version))
+            if not _observed(db, run, key):
+                continue
+            reader = readers[run.run_id]
+            content = _reread(rereads.get(reader or "", []), run.seq, version["content"])
+            if content is not None:
+                series.append(_point(run, version, content, reader or run.parser_version))
     return {"source": source, "key": key, "versions": history, "series": series}
 
 
-def _point(run: Run, version: dict[str, Any]) -> dict[str, Any]:
-    price = version["content"].get("price") or {}
+def _reread(
+    rereads: list[dict[str, Any]], seq: int, content: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The listing's content in run `seq` by a reading: its reread there, else the crawl's."""
+    for doc in rereads:
+        if doc["valid_from_seq"] <= seq < doc["valid_to_seq"]:
+            return doc["content"]
+    return content
+
+
+def _point(
+    run: Run, version: dict[str, Any], content: dict[str, Any], parser: str
+) -> dict[str, Any]:
+    price = content.get("price") or {}
     amount, currency = price.get("amount"), str(price.get("currency") or "")
     usd = usd_value(amount, currency, run.rates, run.run_id) if amount is not None else None
     return {
         **run.header(),
         "version": version["version"],
+        "parser": parser,
         "price": {"amount": amount, "currency": currency or None, "text": price.get("text")},
         "usd": usd,
     }

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.normalise import Price, PriceError, Rate, to_usd
 from pipelines.store.queries import feedback, get_run, latest_run, observed
+from pipelines.store.rereads import reading_parser
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -22,16 +23,20 @@ logger = logging.getLogger(__name__)
 RESERVED = ("kind", "key", "version", "provenance", "first_seen_run")
 
 
-def export_run(db: Database, source: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
+def export_run(
+    db: Database, source: str, run_id: str | None = None, *, parser: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield the run header, then its listings, vendors and feedback, JSON-ready.
 
     Default run: the latest complete or partial run. USD values come from the rates the
-    run recorded at fetch time, so they are what the market showed that day.
+    run recorded at fetch time, so they are what the market showed that day. A reparsed
+    run is read by its newest parser unless `parser` names one (see `observed`).
     """
     run = get_run(db, run_id) if run_id is not None else latest_run(db, source)
     if run is None or run["source"] != source:
         raise KeyError(f"no run {run_id or '(latest complete/partial)'} for source {source!r}")
     rates = run.get("rates") or {}
+    reader = reading_parser(db, run["_id"], parser)  # refuses an unknown parser up front
     yield jsonable(
         {
             "kind": "run",
@@ -45,10 +50,11 @@ def export_run(db: Database, source: str, run_id: str | None = None) -> Iterator
             "counts": run.get("counts", {}),
             "reasons": run.get("reasons", []),
             "rates": rates,
+            **({"read_by": reader} if reader is not None else {}),
         }
     )
     for kind in ("listing", "vendor"):
-        for entity in observed(db, run["_id"], kind):
+        for entity in observed(db, run["_id"], kind, parser=parser):
             content = dict(entity["content"])
             if kind == "listing":
                 content = add_usd(content, rates, run["_id"])

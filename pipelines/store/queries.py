@@ -11,6 +11,7 @@ from pipelines.store.codec import from_bson
 from pipelines.store.feedback import as_of
 from pipelines.store.observations import observed_keys
 from pipelines.store.pages import load_body
+from pipelines.store.rereads import apply_overlay, overlay, reading_parser
 from pipelines.store.schema import FEEDBACK, RUNS, versions_collection
 
 if TYPE_CHECKING:
@@ -66,43 +67,53 @@ def latest_run(
     return from_bson(doc) if doc is not None else None
 
 
-def observed(db: Database, run_id: str, kind: str) -> Iterator[dict[str, Any]]:
+def observed(
+    db: Database, run_id: str, kind: str, *, parser: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Each entity the run observed, with the content it had in that run, ordered by key.
 
     The version valid in run R is the one with valid_from_seq <= R.seq < valid_to_seq: one
-    indexed range per source, filtered by the run's observation documents.
+    indexed range per source, filtered by the run's observation documents. Where the run
+    was reparsed, the newest parser's rereads replace what they changed (`parser` names
+    another reading, `"crawl"` the crawl's own); each entity says which parser read it.
     """
     run = _require_run(db, run_id)
+    reader = reading_parser(db, run_id, parser)
     keys = observed_keys(db, run_id, kind)
-    if not keys:
-        return
     seq = run["seq"]
-    cursor = db[versions_collection(kind)].find(
-        # `$lt: seq + 1`, not `$lte: seq`: SecantusDB reads `$lte` on a middle key of a
-        # compound index as `$lt` and would drop the versions that start in this run.
-        {"source": run["source"], "valid_to_seq": {"$gt": seq}, "valid_from_seq": {"$lt": seq + 1}},
-        {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1},
-        batch_size=2000,
-    )
     found: dict[str, dict[str, Any]] = {}
-    for doc in cursor:
-        if doc["key"] in keys:
-            found[doc["key"]] = {
-                "key": doc["key"],
-                "v": doc["v"],
-                "content": from_bson(doc["content"]),
-                "provenance": from_bson(doc["provenance"]),
-                "first_seen_run": doc["first_seen_run"],
-            }
-    missing = keys.difference(found)
-    if missing:
-        logger.warning(
-            "run %s: %d observed %ss have no version (e.g. %s)",
-            run_id,
-            len(missing),
-            kind,
-            sorted(missing)[:3],
+    if keys:
+        cursor = db[versions_collection(kind)].find(
+            # `$lt: seq + 1`, not `$lte: seq`: SecantusDB reads `$lte` on a middle key of a
+            # compound index as `$lt` and would drop the versions that start in this run.
+            {
+                "source": run["source"],
+                "valid_to_seq": {"$gt": seq},
+                "valid_from_seq": {"$lt": seq + 1},
+            },
+            {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1},
+            batch_size=2000,
         )
+        for doc in cursor:
+            if doc["key"] in keys:
+                found[doc["key"]] = {
+                    "key": doc["key"],
+                    "v": doc["v"],
+                    "content": from_bson(doc["content"]),
+                    "provenance": from_bson(doc["provenance"]),
+                    "first_seen_run": doc["first_seen_run"],
+                }
+        missing = keys.difference(found)
+        if missing:
+            logger.warning(
+                "run %s: %d observed %ss have no version (e.g. %s)",
+                run_id,
+                len(missing),
+                kind,
+                sorted(missing)[:3],
+            )
+    if reader is not None:
+        apply_overlay(found, overlay(db, run["source"], kind, seq, reader))
     for key in sorted(found):
         yield found[key]
 
