@@ -147,3 +147,19 @@ def test_a_catastrophic_detector_abandons_its_page_and_the_crawl_completes(
     )
     listings = {d["key"] for d in db.listing_versions.find({}, {"key": 1})}
     assert listings == {t["listing_id"] for t in truth("demo", 1)["listings"]}
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda x: FieldRule(xpath=x),
+        lambda x: StateDetector(state="captcha", xpath=x),
+        lambda x: PageBlueprint(lists={"tiers": {"xpath": x, "fields": {}}}),
+    ],
+)
+def test_xpath_regex_functions_are_refused_on_load(build: Any) -> None:
+    """lxml runs EXSLT's re: functions with Python's `re`, outside the time limit: a
+    backtracking pattern there would hang the crawl again, so a source cannot use them."""
+    with pytest.raises(ValueError, match="run without a time limit"):
+        build("//p[re:test(., '^(a|a)+$')]/text()")
+    build("//p[contains(., 're:test')]/text()")  # the words alone are harmless text

@@ -46,6 +46,21 @@ def _valid_pattern(value: str | None) -> str | None:
     return value
 
 
+# EXSLT regular expressions inside XPath run Python's `re` in lxml, outside the time
+# limit every other pattern of a source file runs under (crawler/extraction/patterns.py).
+_XPATH_REGEX = re.compile(r"\bre:(?:test|match|replace)\s*\(")
+
+
+def _bounded_xpath(value: str | None) -> str | None:
+    if value is not None and _XPATH_REGEX.search(value):
+        raise ValueError(
+            "XPath's re:test/re:match/re:replace run without a time limit; select the "
+            "text with XPath and match it with the rule's `regex` (or a detector's "
+            "`text_regex`), which run under one"
+        )
+    return value
+
+
 class _Strict(BaseModel):
     """Unknown keys are typos in a hand-written YAML file: refuse them."""
 
@@ -94,6 +109,11 @@ class FieldRule(_Strict):
     def _compiles(cls, value: str | None) -> str | None:
         return _valid_pattern(value)
 
+    @field_validator("xpath")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return _bounded_xpath(value)
+
     @field_validator("processors")
     @classmethod
     def _known_processors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -110,6 +130,11 @@ class ListRule(_Strict):
     css: str | None = None
     xpath: str | None = None
     fields: dict[str, FieldRule]
+
+    @field_validator("xpath")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return _bounded_xpath(value)
 
     @model_validator(mode="after")
     def _one_origin(self) -> ListRule:
@@ -180,6 +205,11 @@ class StateDetector(_Strict):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         return _valid_pattern(value)
+
+    @field_validator("xpath")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return _bounded_xpath(value)
 
     @model_validator(mode="after")
     def _has_condition(self) -> StateDetector:
