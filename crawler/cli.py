@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     export.add_argument("--no-text", action="store_true", help="leave out free text")
     export.add_argument("--warc", action="store_true", help="also the raw pages as WARC files")
+    export.add_argument("--category", default=None, help="only listings on this category path")
+    export.add_argument("--vendor", default=None, help="only this vendor's listings (vendor id)")
+    export.add_argument("--ships-from", default=None, metavar="CC", help="only listings from CC")
     add_parser_option(export)
     export.set_defaults(func=cmd_export)
 

@@ -163,3 +163,40 @@ def test_warc_files_pass_warcio_check_and_replay_a_page(
     status, body = records[listing["provenance"]["url"]]
     assert status == "200"
     assert hashlib.sha256(body).hexdigest() == listing["provenance"]["page_sha256"]
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_filtered_panel_keeps_one_slice_and_what_hangs_off_it(
+    archive_env: tuple[dict[str, str], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """`--category` and `--vendor` filter listings as a search does; vendors and feedback
+    follow the kept listings; the manifest records the filter with the query."""
+    env, _ = archive_env
+    whole = _export(env, tmp_path / "all", "--runs", "1..2")
+    listings = _jsonl(whole / "listings.jsonl")
+    category = listings[0]["category"].split(" > ")[-1]
+    vendor = listings[0]["vendor"]
+    for args, keeps in (
+        (("--category", category.upper()), lambda r: category in r["category"].split(" > ")),
+        (("--vendor", vendor), lambda r: r["vendor"] == vendor),
+    ):
+        out = _export(env, tmp_path / args[0].strip("-"), "--runs", "1..2", *args)
+        kept = _jsonl(out / "listings.jsonl")
+        assert kept == [r for r in listings if keeps(r)] and 0 < len(kept) < len(listings)
+        named = {(r["run"], r["vendor"]) for r in kept}
+        vendors = _jsonl(out / "vendors.jsonl")
+        assert vendors == [
+            v for v in _jsonl(whole / "vendors.jsonl") if (v["run"], v["key"]) in named
+        ]
+        keys = {r["key"] for r in kept}
+        feedback = _jsonl(out / "feedback.jsonl")
+        assert feedback and feedback == [
+            f for f in _jsonl(whole / "feedback.jsonl") if f["listing_key"] in keys
+        ]
+        assert (out / "pages.jsonl").read_bytes() == (whole / "pages.jsonl").read_bytes()
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["query"]["filter"] == {args[0][2:]: args[1]}
+        assert verify(out) == []

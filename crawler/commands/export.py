@@ -64,10 +64,12 @@ def closed_runs(db: Database, args: argparse.Namespace) -> list[str]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.exports import ExportRequest, export_dataset
+    from pipelines.exports.filters import ExportFilter
     from pipelines.store.export import export_run, write_jsonl
     from pipelines.store.runs import run_id_for
 
-    publication = args.output or args.runs or args.pseudonymise or args.no_text or args.warc
+    rule = ExportFilter(category=args.category, vendor=args.vendor, ships_from=args.ships_from)
+    publication = args.output or args.runs or args.pseudonymise or args.no_text or args.warc or rule
     if args.format != "jsonl" and not args.output:
         print("darkarchive: --format csv|parquet writes files: give --output DIR", file=sys.stderr)
         return exit_codes.CONFIG_ERROR
@@ -93,6 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 no_text=args.no_text,
                 warc=args.warc,
                 parser=args.parser,
+                rule=rule,
             )
             manifest = export_dataset(connection.db, request, Path(args.output))
         except KeyError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipelines.exports.filters import ExportFilter, Kept
 from pipelines.exports.tables import (
     Options,
     feedback_rows,
@@ -53,6 +54,7 @@ class ExportRequest:
     no_text: bool = False
     warc: bool = False
     parser: str | None = None  # a reading of the runs; None: each run's newest
+    rule: ExportFilter = field(default_factory=ExportFilter)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class ExportRequest:
             "free_text": not self.no_text,
             "warc": self.warc,
             "parser": self.parser or "newest",
+            "filter": self.rule.describe(),
         }
 
 
@@ -93,6 +96,11 @@ def export_dataset(db: Database, request: ExportRequest, out_dir: Path) -> dict[
         "feedback": feedback_rows(db, last, by_seq),
         "pages": (row for r in runs for row in page_rows(db, r)),
     }
+    if request.rule:  # tables are written in order: listings are read before the rest
+        kept = Kept(request.rule)
+        tables["listings"] = kept.listing_rows(tables["listings"])
+        tables["vendors"] = kept.vendor_rows(tables["vendors"])
+        tables["feedback"] = kept.feedback_rows(tables["feedback"])
     files: dict[str, dict[str, Any]] = {}
     for table, rows in tables.items():
         path = out_dir / f"{table}.{ext}"
