@@ -131,7 +131,22 @@ def test_parse_date(
 
 @pytest.mark.parametrize(
     ("text", "languages"),
-    [("", ("en",)), ("Never", ("en",)), ("n/a", ("en",)), ("banana", ("en",)), ("nie", ("de",))],
+    [
+        ("", ("en",)),
+        ("Never", ("en",)),
+        ("n/a", ("en",)),
+        ("banana", ("en",)),
+        ("nie", ("de",)),
+        # absurd numbers (issue 10): past what a calendar holds, or far from the fetch
+        ("3000 years ago", ("en",)),
+        ("1" * 30 + " hours ago", ("en",)),
+        ("9" * 30 + " days ago", ("en",)),
+        ("-2 days ago", ("en",)),
+        ("31 years ago", ("en",)),
+        ("01/01/1970", ("en",)),
+        ("2099-01-01", ("en",)),
+        ("1. Januar 2099", ("de",)),
+    ],
 )
 def test_parse_date_fails(text: str, languages: tuple[str, ...]) -> None:
     with pytest.raises(DateError) as info:

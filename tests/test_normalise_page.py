@@ -4,6 +4,7 @@ nothing unstorable passed on, and the good values of the page kept."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from scrapy.http import HtmlResponse
 
@@ -11,7 +12,7 @@ from crawler.items import PageItem
 from crawler.pages import read_page
 from crawler.sources.loader import load_source
 from pipelines.accounting import RunAccounting
-from pipelines.normalise_pipeline import normalise_page
+from pipelines.normalise_pipeline import _check_storable, normalise_page
 
 SOURCE = load_source("demo")
 FETCHED = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -48,11 +49,23 @@ def _fb(rating: str, date: str, buyer: str = "") -> str:
     )
 
 
-def test_unstorable_price_is_a_problem_not_a_crash() -> None:
-    item, accounting = _read(_listing("1" * 40 + " BTC", _fb("5/5", "yesterday", "a***b")))
+def test_a_40_digit_price_is_a_problem_on_the_field_and_the_listing_is_kept() -> None:
+    price = "1" * 40 + " BTC"
+    item, accounting = _read(_listing(price, _fb("5/5", "yesterday", "a***b")))
+    ((_, key, content),) = item.records
+    assert (key, content["price"]) == ("l1", {"text": price, "error": "unreadable"})
+    assert len(item.feedback) == 1
+    assert any(p.startswith("field price: BTC amount: 40 digits") for p in item.problems)
+    assert accounting.extraction_failures == 0
+
+
+def test_a_record_mongodb_cannot_hold_is_refused_with_its_page() -> None:
+    """The last guard, for values no parser refused: a record over Decimal128's 34 digits."""
+    item, _ = _read(_listing("0.0045 BTC", _fb("5/5", "yesterday", "a***b")))
+    item.records[0][2]["price"]["amount"] = Decimal("1" * 40)
+    _check_storable(item)
     assert item.records == [] and item.feedback == []
     assert any("listing l1 cannot be stored" in p for p in item.problems)
-    assert accounting.extraction_failures == 1, "a page that yields nothing is a failed page"
 
 
 def test_unreadable_rating_and_missing_buyer_still_keep_the_sale() -> None:

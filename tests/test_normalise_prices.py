@@ -93,6 +93,11 @@ D = Decimal
         ("45.00", {"default_currency": "USD"}, D("45.00"), "USD"),
         ("12,50", {"default_currency": "EUR"}, D("12.50"), "EUR"),
         ("0.5 BTC", {"default_currency": "XMR"}, D("0.5"), "BTC"),
+        # dashes that are no minus sign, and the largest amounts read (issue 10)
+        ("Offer - 0.5 BTC", {}, D("0.5"), "BTC"),
+        ("Bundle-5 BTC", {}, D("5"), "BTC"),
+        ("100000 BTC", {}, D("100000"), "BTC"),
+        ("$1,000,000,000", {}, D("1000000000"), "USD"),
     ],
 )
 def test_parse_price(text: str, kwargs: dict[str, str], amount: Decimal, currency: str) -> None:
@@ -112,6 +117,27 @@ def test_parse_price(text: str, kwargs: dict[str, str], amount: Decimal, currenc
         ("free", {"default_currency": "USD"}, "no amount"),
         ("12 kr", {}, "unknown currency"),
         ("top 10 all 45", {}, "no currency"),  # TOP and ALL are ISO codes, not in lower case
+        # absurd numbers (issue 10): once read as 999 BTC, 1 USD and 5 BTC with no problem
+        ("1e999 BTC", {}, "BTC amount: exponent notation"),
+        ("$1e999", {}, "USD amount: exponent notation"),
+        ("1.5E+3 XMR", {}, "XMR amount: exponent notation"),
+        ("€1.5e3", {}, "EUR amount: exponent notation"),
+        ("-5 BTC", {}, "BTC amount: negative amount"),
+        ("BTC -0.5", {"default_currency": "BTC"}, "BTC amount: negative amount"),
+        ("-$5", {}, "USD amount: negative amount"),
+        ("$-5", {}, "USD amount: negative amount"),
+        ("USD -10", {}, "USD amount: negative amount"),
+        ("€ -3", {}, "EUR amount: negative amount"),
+        ("−2,50 €", {}, "EUR amount: negative amount"),  # U+2212 minus sign
+        ("-45.00", {"default_currency": "USD"}, "USD amount: negative amount"),
+        ("1" * 50 + " BTC", {}, "BTC amount: 50 digits"),  # dropped the whole listing
+        ("$" + "9" * 50, {}, "USD amount: 50 digits"),
+        ("0.0000000000000000000000001 BTC", {}, "BTC amount: 26 digits"),
+        ("250000 BTC", {}, "BTC amount: above the cap of 100,000"),
+        ("$1,000,000,000,000", {}, "USD amount: above the cap of 1,000,000,000"),
+        ("NaN BTC", {}, "no currency"),
+        ("$inf", {}, "no amount"),
+        ("∞ BTC", {}, "no currency"),
     ],
 )
 def test_parse_price_fails(text: str, kwargs: dict[str, str], reason: str) -> None:
@@ -147,7 +173,19 @@ def test_parse_rate(text: str, base: str, quote: str, value: Decimal) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "Bitcoin price unavailable", "1 BTC = ", "= $67,012.50", "FOO/BAR 12", "0 BTC = $5"],
+    [
+        "",
+        "Bitcoin price unavailable",
+        "1 BTC = ",
+        "= $67,012.50",
+        "FOO/BAR 12",
+        "0 BTC = $5",
+        "1 BTC = $0",  # a zero rate would make every price worth nothing
+        "1 BTC = $-67,012.50",
+        "1 BTC = $6.7e4",
+        "BTC/USD 1" + "0" * 30,
+        "0.000000000000000001 BTC = $999,999,999",  # 1e27 dollars a bitcoin
+    ],
 )
 def test_parse_rate_fails(text: str) -> None:
     with pytest.raises(PriceError) as info:
@@ -202,3 +240,10 @@ def test_to_usd_rounds_half_even(amount: Decimal, currency: str, expected: Decim
 def test_to_usd_fails(text: str, reason: str) -> None:
     with pytest.raises(PriceError, match=reason):
         to_usd(parse_price(text), RATES, source="test")
+
+
+def test_to_usd_refuses_a_value_past_the_usd_cap() -> None:
+    """100,000 BTC is a readable price, but not at a rate of a billion dollars a bitcoin."""
+    rates = {"BTC": Rate("BTC", "USD", D("1e9"), "1 BTC = $1,000,000,000")}
+    with pytest.raises(PriceError, match="USD value above the cap"):
+        to_usd(parse_price("100000 BTC"), rates, source="test")

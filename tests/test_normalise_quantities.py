@@ -117,6 +117,42 @@ def test_parse_quantity_fails(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # absurd numbers (issue 10): once read as 999 g, 3 g and so on, with no problem
+        ("1e999 g", "amount: exponent notation"),
+        ("2.5E+3 mg", "amount: exponent notation"),
+        ("-3 g", "amount: negative amount"),
+        ("−0,5 g", "amount: negative amount"),  # U+2212 minus sign
+        ("-3 x 10mg", "count: negative amount"),
+        ("1" * 50 + " g", "amount: 50 digits"),
+        ("1" * 30 + " x 10mg", "count: 30 digits"),
+        ("99999999999999 kg", "total in g: above the cap of 1,000,000,000"),
+        ("10000000000000000000000 x 1g", "total in g: above the cap"),
+        ("2000000 l", "total in ml: above the cap"),
+        ("2000000000 pills", "total in unit: above the cap"),
+    ],
+)
+def test_parse_quantity_refuses_absurd_numbers(text: str, reason: str) -> None:
+    with pytest.raises(QuantityError, match=reason) as info:
+        parse_quantity(text)
+    assert info.value.text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "unit"),
+    [
+        ("MDMA 84% crystals - 1g", D("1"), "g"),  # a spaced dash separates: it is no sign
+        ("5-10 g", D("10"), "g"),  # nor is a range's dash
+        ("1000000 kg", D("1000000"), "kg"),  # a thousand tonnes: the cap itself
+    ],
+)
+def test_a_dash_that_is_no_minus_sign_is_read(text: str, amount: Decimal, unit: str) -> None:
+    quantity = parse_quantity(text)
+    assert (quantity.amount, quantity.unit) == (amount, unit)
+
+
+@pytest.mark.parametrize(
     ("price", "quantity", "expected"),
     [
         (Price(D("250.00"), "USD", "$250.00"), "28 g", D("250.00") / 28),

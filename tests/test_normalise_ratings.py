@@ -75,6 +75,14 @@ def test_parse_rating(
         ("101%", None, "outside"),
         ("5/0", None, "no usable scale"),
         ("4.9", D("0"), "no usable scale"),
+        # absurd numbers (issue 10): "-4/5" and "-5%" once read as 4/5 and 5%
+        ("-4/5", None, "negative amount"),
+        ("-5%", None, "negative amount"),
+        ("1e3 stars", None, "exponent notation"),
+        ("4.5/1e9", None, "exponent notation"),
+        ("9" * 50 + "%", None, "50 digits"),
+        ("4/1000000", None, "scale 1000000 above 100"),
+        ("★" * 200, None, "scale 200 above 100"),
     ],
 )
 def test_parse_rating_fails(text: str, scale: Decimal | None, reason: str) -> None:
@@ -106,8 +114,24 @@ def test_parse_count(text: str, expected: int) -> None:
     assert parse_count(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "none", "1.5", "(1,5)", "1.2345k"])
-def test_parse_count_fails(text: str) -> None:
-    with pytest.raises(RatingError) as info:
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "no count"),
+        ("none", "no count"),
+        ("1.5", "fraction"),
+        ("(1,5)", "fraction"),
+        ("1.2345k", "fraction"),
+        # absurd numbers (issue 10): once read as 5, 999 and a 50-digit count
+        ("-5 ratings", "negative amount"),
+        ("1e999", "exponent notation"),
+        ("1.2e3k", "exponent notation"),
+        ("9" * 50, "50 digits"),
+        ("999999999999M sold", "count: above the cap of 1,000,000,000"),
+        ("1000000001", "count: above the cap"),
+    ],
+)
+def test_parse_count_fails(text: str, reason: str) -> None:
+    with pytest.raises(RatingError, match=reason) as info:
         parse_count(text)
     assert info.value.text == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pycountry
 
@@ -98,3 +99,32 @@ def currency_code(symbol: str) -> str | None:
     if len(key) == 3 and key.isalpha() and pycountry.currencies.get(alpha_3=key.upper()):
         return key.upper()
     return None
+
+
+# Largest believable amount per currency: about a billion US dollars, rounded up to a power
+# of ten so that years of exchange-rate moves do not matter. Above it a price is a typo, a
+# placeholder or an attack, and becomes a problem on its field instead of a number.
+_POWER = {9: ("USD", "EUR", "GBP", "CHF"), 10: ("CAD", "AUD", "NZD", "PLN", "BRL")}
+AMOUNT_CAPS: dict[str, Decimal] = {
+    **{code: Decimal(10) ** power for power, codes in _POWER.items() for code in codes},
+    **dict.fromkeys(("TRY", "UAH", "RUB", "INR"), Decimal(10) ** 11),
+    "JPY": Decimal(10) ** 12,
+    "KRW": Decimal(10) ** 13,
+    "BTC": Decimal(10) ** 5,
+    "ETH": Decimal(10) ** 6,
+    "BCH": Decimal(10) ** 7,
+    "XMR": Decimal(10) ** 7,
+    "LTC": Decimal(10) ** 8,
+    "ZEC": Decimal(10) ** 8,
+    "DASH": Decimal(10) ** 8,
+}
+_OTHER_CAP = Decimal(10) ** 13  # any other ISO 4217 code: the weakest trade ~50,000 per USD
+
+
+def amount_cap(code: str) -> Decimal:
+    """The largest amount of ``code`` read as a price.
+
+    >>> amount_cap("BTC"), amount_cap("USD"), amount_cap("VND")
+    (Decimal('100000'), Decimal('1000000000'), Decimal('10000000000000'))
+    """
+    return AMOUNT_CAPS.get(code, _OTHER_CAP)

@@ -12,6 +12,7 @@ from dateparser.search import search_dates
 from dateutil.relativedelta import relativedelta
 
 from pipelines.normalise.errors import DateError
+from pipelines.normalise.numbers import amount_problem
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +63,11 @@ _WORDS = re.compile(
     + r")(?!\w)",
     re.IGNORECASE,
 )
+# The dates a page can mean: none older than the hidden services markets run on, and none
+# far after the server's clock (a year of slack: a wrong or stale Date header must not
+# cost a market all its dates).
+MAX_AGE = relativedelta(years=30)
+MAX_AHEAD = relativedelta(years=1)
 _PERIODS = {"time": "minute", "day": "day", "week": "week", "month": "month", "year": "year"}
 
 
@@ -102,6 +108,10 @@ def parse_date(
     Sites that floor elapsed seconds ("3 days" = 72–96 h) can put the true instant up to a
     unit before ``earliest``; the intervals are the calendar reading, not a bound on that.
 
+    A date that starts more than 30 years before ``base`` or more than a year after it
+    ("3000 years ago", "-2 days ago", "01/01/2099") raises ``DateError``: a typo, a
+    placeholder or an attack, never what the market meant.
+
     >>> base = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
     >>> d = parse_date("yesterday", base=base); (d.earliest.isoformat(), d.precision)
     ('2026-01-14T00:00:00+00:00', 'day')
@@ -111,10 +121,17 @@ def parse_date(
     if base.tzinfo is None:
         raise ValueError("base must be timezone-aware (the server's clock in UTC)")
     base = base.astimezone(UTC)
-    relative = _relative(text, base)
-    if relative is not None:
-        return relative
-    return _absolute(text, base, languages, date_order)
+    try:
+        interval = _relative(text, base) or _absolute(text, base, languages, date_order)
+    except DateError:
+        raise
+    except (OverflowError, ValueError) as exc:  # "10**30 hours ago", a year past 9999
+        raise DateError(text, f"beyond the dates a calendar holds ({exc})") from exc
+    if interval.earliest < base - MAX_AGE:
+        raise DateError(text, f"more than {MAX_AGE.years} years before the page was fetched")
+    if interval.earliest > base + MAX_AHEAD:
+        raise DateError(text, f"more than {MAX_AHEAD.years} year after the page was fetched")
+    return interval
 
 
 def _relative(text: str, base: datetime) -> DateInterval | None:
@@ -122,6 +139,9 @@ def _relative(text: str, base: datetime) -> DateInterval | None:
     word = _WORDS.search(text)
     match = _AGO.search(text) or _VOR.search(text) or _IL_Y_A.search(text)
     if match:
+        problem = amount_problem(text, *match.span("n"))
+        if problem is not None:
+            raise DateError(text, problem)
         raw = match.group("n").lower()
         n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
         return _ago(n, _UNIT_WORDS[match.group("unit").lower()], base, today, text)

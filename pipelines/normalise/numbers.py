@@ -59,3 +59,53 @@ def _guess_separator(s: str) -> str:
     if s.count(".") > 1:
         return ","
     return "."
+
+
+# More digits than this is no price, weight or count a market means (an ETH amount to the wei
+# has 19); Decimal128, which stores them, holds 34.
+MAX_DIGITS = 24
+# "1e999", "1.5E+3": a number in exponent notation, which markets never use for prices.
+_EXPONENT = re.compile(r"(?:\d[\d.,]*|[.,]\d+)[eE][+-]?\d+")
+# A minus sign standing right before the number, or before its currency symbol or code:
+# "-5", "$-5", "-$5", "USD -10". A hyphen after a word or a digit ("5-10 g") is a range or a
+# separator, and so is one followed by a space ("crystals - 1g").
+_NEGATIVE = re.compile(r"(?<![\w.,])[-−－](?:[^\w\s]{1,4}\s*|[A-Za-z]{3}\s*)?$")
+
+
+def amount_problem(text: str, start: int, end: int) -> str | None:
+    """Why the number found at ``text[start:end]`` is not a plain amount, or ``None``.
+
+    The parsers find numbers with a regex that knows no signs and no exponents, so
+    ``"1e999 BTC"`` would read as 999 and ``"-5 BTC"`` as 5; this looks around the match.
+
+    >>> amount_problem("1e999 BTC", 2, 5), amount_problem("-5 BTC", 1, 2)
+    ('exponent notation', 'negative amount')
+    >>> amount_problem("5-10 g", 2, 4) is None
+    True
+    """
+    digits = sum(ch.isdigit() for ch in text[start:end])
+    if digits > MAX_DIGITS:
+        return f"{digits} digits (at most {MAX_DIGITS})"
+    for found in _EXPONENT.finditer(text):
+        if found.start() < end and start < found.end():
+            return "exponent notation"
+    if _NEGATIVE.search(text, 0, start):
+        return "negative amount"
+    return None
+
+
+def value_problem(value: Decimal, cap: Decimal) -> str | None:
+    """Why ``value`` is not a finite amount in ``[0, cap]``, or ``None``.
+
+    >>> value_problem(Decimal("5"), Decimal(10)), value_problem(Decimal("11"), Decimal(10))
+    (None, 'above the cap of 10')
+    >>> value_problem(Decimal("2e9"), Decimal("1e9"))
+    'above the cap of 1,000,000,000'
+    """
+    if not value.is_finite():
+        return "not a finite number"
+    if value < 0:
+        return "negative amount"
+    if value > cap:
+        return f"above the cap of {cap:,f}"
+    return None

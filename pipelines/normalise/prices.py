@@ -12,16 +12,25 @@ from price_parser import Price as _ParsedPrice
 from pipelines.normalise.currencies import (
     CRYPTO_CODES,
     CRYPTO_PATTERN,
+    amount_cap,
     crypto_code,
     currency_code,
 )
 from pipelines.normalise.errors import PriceError
-from pipelines.normalise.numbers import NUMBER_PATTERN, parse_decimal
+from pipelines.normalise.numbers import (
+    NUMBER_PATTERN,
+    amount_problem,
+    parse_decimal,
+    value_problem,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 _CENT = Decimal("0.01")
+# Units of one currency per unit of another: the widest real pair (a rial or dong per
+# bitcoin) is ~1e9.
+RATE_CAP = Decimal(10) ** 12
 _CRYPTO_AMOUNT = re.compile(
     rf"(?P<pre>{CRYPTO_PATTERN})\s*:?\s*(?P<num1>{NUMBER_PATTERN})"
     rf"|(?P<num2>{NUMBER_PATTERN})\s*(?P<post>{CRYPTO_PATTERN})",
@@ -82,6 +91,11 @@ def parse_price(
     first in the text wins, so ``0.0045 BTC (≈ $301.50)`` is a BTC price. ``default_currency``
     applies when the text shows none; ``decimal_separator`` forces ``.`` or ``,``.
 
+    An amount that is no plain price raises ``PriceError`` rather than being read as a
+    plausible one: a minus sign (``-5 BTC``, ``$-5``), exponent notation (``1e999 BTC``), more
+    than 24 digits, or more than the currency's cap (``currencies.amount_cap``: about a
+    billion dollars' worth).
+
     >>> parse_price("0.00450000 BTC")
     Price(amount=Decimal('0.00450000'), currency='BTC', text='0.00450000 BTC')
     >>> parse_price("1.234,56 €").amount, parse_price("≈ $301.50").currency
@@ -92,31 +106,36 @@ def parse_price(
     fiat_at = text.find(fiat.amount_text) if fiat.amount_text else -1
     if crypto and (fiat.currency is None or fiat_at < 0 or crypto.start() <= fiat_at):
         alias = crypto.group("pre") or crypto.group("post")
-        number = crypto.group("num1") or crypto.group("num2")
-        return Price(_decimal(number, decimal_separator, text), str(crypto_code(alias)), text)
+        group = "num1" if crypto.group("num1") else "num2"
+        return _price(text, crypto.span(group), str(crypto_code(alias)), decimal_separator)
     if fiat.currency is not None:
         code = currency_code(fiat.currency)
         if code is None:
             raise PriceError(text, f"unknown currency {fiat.currency!r}")
-        if fiat.amount is None:
+        if fiat.amount is None or fiat.amount_text is None:
             raise PriceError(text, "no amount")
-        return Price(fiat.amount, code, text)
+        return _checked(text, _fiat_span(text, fiat_at, fiat.amount_text), fiat.amount, code)
     for code_match in _CODE_AMOUNT.finditer(text):
         token = code_match.group("pre") or code_match.group("post")
         code = currency_code(token)
         if code is not None and (token.isupper() or token.lower() in _LOWER_CODES):
-            number = code_match.group("num1") or code_match.group("num2")
-            return Price(_decimal(number, decimal_separator, text), code, text)
+            group = "num1" if code_match.group("num1") else "num2"
+            return _price(text, code_match.span(group), code, decimal_separator)
     if default_currency is None:
         raise PriceError(text, "no currency")
     number_match = _NUMBER.search(text)
     if number_match is None:
         raise PriceError(text, "no amount")
     if default_currency in CRYPTO_CODES or fiat.amount is None:
-        amount = _decimal(number_match.group(), decimal_separator, text)
-    else:
-        amount = fiat.amount
-    return Price(amount, default_currency, text)
+        return _price(text, number_match.span(), default_currency, decimal_separator)
+    return _checked(
+        text, _fiat_span(text, fiat_at, fiat.amount_text), fiat.amount, default_currency
+    )
+
+
+def _fiat_span(text: str, at: int, amount_text: str | None) -> tuple[int, int]:
+    """Where price-parser's number sits; the whole text when it cannot be found again."""
+    return (at, at + len(amount_text)) if at >= 0 and amount_text else (0, len(text))
 
 
 def parse_rate(text: str) -> Rate:
@@ -135,11 +154,15 @@ def parse_rate(text: str) -> Rate:
         base, quote = currency_code(pair.group("base")), currency_code(pair.group("quote"))
         if base is None or quote is None:
             raise PriceError(text, "unknown currency in rate pair")
-        return Rate(base, quote, _decimal(pair.group("num"), None, text), text)
+        number = pair.group("num")
+        problem = amount_problem(text, *pair.span("num"))
+        if problem is not None:
+            raise PriceError(text, f"rate: {problem}")
+        return _rate(base, quote, _decimal(number, None, text), text)
     labelled = _LABELLED.match(text)
     if labelled:
         right = _side(labelled.group("right"), text)
-        return Rate(str(crypto_code(labelled.group("base"))), right.currency, right.amount, text)
+        return _rate(str(crypto_code(labelled.group("base"))), right.currency, right.amount, text)
     equation = _EQUATION.match(text)
     if equation is None:
         raise PriceError(text, "not a rate (expected '1 BTC = $…' or 'BTC/USD …')")
@@ -147,10 +170,7 @@ def parse_rate(text: str) -> Rate:
     if left.amount == 0:
         raise PriceError(text, "rate with a zero left side")
     value = right.amount if left.amount == 1 else right.amount / left.amount
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > 0:  # 30000 / 0.5 is 6.000E+4: write it out
-        value = value.quantize(Decimal(1))
-    return Rate(left.currency, right.currency, value, text)
+    return _rate(left.currency, right.currency, value, text)
 
 
 def to_usd(price: Price, rates: Mapping[str, Rate], *, source: str) -> UsdValue:
@@ -164,14 +184,31 @@ def to_usd(price: Price, rates: Mapping[str, Rate], *, source: str) -> UsdValue:
     Decimal('301.56')
     """
     if price.currency == "USD":
-        return UsdValue(price.amount.quantize(_CENT, ROUND_HALF_EVEN), Decimal(1), "USD", source)
+        return UsdValue(_cents(price.amount, price), Decimal(1), "USD", source)
     rate = rates.get(price.currency)
     if rate is None:
         raise PriceError(price.text, f"no rate for {price.currency}")
     if rate.base != price.currency or rate.quote != "USD":
         raise PriceError(rate.text, f"rate is {rate.base}/{rate.quote}, need {price.currency}/USD")
-    amount = (price.amount * rate.value).quantize(_CENT, ROUND_HALF_EVEN)
-    return UsdValue(amount, rate.value, price.currency, source)
+    return UsdValue(_cents(price.amount * rate.value, price), rate.value, price.currency, source)
+
+
+def _rate(base: str, quote: str, value: Decimal, text: str) -> Rate:
+    """The rate, unless it is zero, negative or beyond any two currencies' ratio."""
+    if not value.is_finite() or value <= 0:
+        raise PriceError(text, "rate: not a positive number")
+    if value > RATE_CAP:
+        raise PriceError(text, f"rate: above the cap of {RATE_CAP:,f}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:  # 30000 / 0.5 is 6.000E+4: write it out
+        value = value.quantize(Decimal(1))
+    return Rate(base, quote, value, text)
+
+
+def _cents(usd: Decimal, price: Price) -> Decimal:
+    if not usd.is_finite() or usd > amount_cap("USD"):  # before quantize, which would overflow
+        raise PriceError(price.text, f"USD value above the cap of {amount_cap('USD'):,f}")
+    return usd.quantize(_CENT, ROUND_HALF_EVEN)
 
 
 def _side(side: str, text: str) -> Price:
@@ -179,6 +216,19 @@ def _side(side: str, text: str) -> Price:
         return parse_price(side)
     except PriceError as exc:
         raise PriceError(text, f"rate side {side.strip()!r}: {exc.reason}") from exc
+
+
+def _price(text: str, span: tuple[int, int], code: str, decimal_separator: str | None) -> Price:
+    amount = _decimal(text[span[0] : span[1]], decimal_separator, text)
+    return _checked(text, span, amount, code)
+
+
+def _checked(text: str, span: tuple[int, int], amount: Decimal, code: str) -> Price:
+    """The price, unless its number is no plain amount or is beyond the currency's cap."""
+    problem = amount_problem(text, *span) or value_problem(amount, amount_cap(code))
+    if problem is not None:
+        raise PriceError(text, f"{code} amount: {problem}")
+    return Price(amount, code, text)
 
 
 def _decimal(number: str, decimal_separator: str | None, text: str) -> Decimal:

@@ -8,7 +8,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from pipelines.normalise.errors import QuantityError
-from pipelines.normalise.numbers import NUMBER_PATTERN, parse_decimal
+from pipelines.normalise.numbers import (
+    NUMBER_PATTERN,
+    amount_problem,
+    parse_decimal,
+    value_problem,
+)
 
 if TYPE_CHECKING:
     from pipelines.normalise.prices import Price
@@ -44,6 +49,11 @@ GRAMS_PER: dict[str, Decimal] = {
     "oz": Decimal("28.349523125"),
     "lb": Decimal("453.59237"),
 }
+
+# Above a thousand tonnes, a thousand cubic metres or a billion pieces nothing is an offer.
+QUANTITY_CAP = Decimal(10) ** 9
+_BASE_UNITS = {**GRAMS_PER, "l": Decimal(1000)}  # to grams, and litres to ml
+_BASE_NAMES = {**dict.fromkeys(GRAMS_PER, "g"), "l": "ml"}
 
 _FRACTIONS = {"½": "1/2", "¼": "1/4", "¾": "3/4", "⅛": "1/8"}
 _UNIT = "|".join(re.escape(u) for u in sorted(UNIT_ALIASES, key=len, reverse=True))
@@ -96,6 +106,8 @@ def parse_quantity(text: str, *, decimal_separator: str | None = None) -> Quanti
     A comma is decimal unless exactly three digits follow (``"3,5 g"`` is 3.5, ``"1,000
     pills"`` is 1000); pass ``decimal_separator`` to settle it. Fractions like ``1/2 oz`` and
     ``½ oz`` become decimals (1/3 is rounded to 28 significant digits).
+    A minus sign, exponent notation, more than 24 digits or a total above a thousand tonnes
+    (a million litres, a billion pieces) raises ``QuantityError``.
 
     >>> parse_quantity("3,5 g")
     Quantity(amount=Decimal('3.5'), unit='g', count=None, text='3,5 g')
@@ -105,18 +117,28 @@ def parse_quantity(text: str, *, decimal_separator: str | None = None) -> Quanti
     search = text
     for glyph, fraction in _FRACTIONS.items():
         search = search.replace(glyph, fraction)
+    search = search.lower()  # may change its length ("İ"): spans below are into this text
     for pattern in _PATTERNS:
-        match = pattern.search(search.lower())
+        match = pattern.search(search)
         if match:
             break
     else:
         raise QuantityError(text, "no amount with a unit")
+    for group in ("count", "amount"):
+        problem = group in match.groupdict() and amount_problem(search, *match.span(group))
+        if problem:
+            raise QuantityError(text, f"{group}: {problem}")
     amount = _amount(match.group("amount"), decimal_separator, text)
     unit = UNIT_ALIASES[match.group("unit")]
     count = int(match.group("count")) if "count" in match.groupdict() else None
     if count is not None and count <= 0:
         raise QuantityError(text, "pack count must be positive")
-    return Quantity(amount, unit, count, text)
+    quantity = Quantity(amount, unit, count, text)
+    base = quantity.total * _BASE_UNITS.get(unit, Decimal(1))
+    problem = value_problem(base, QUANTITY_CAP)
+    if problem is not None:
+        raise QuantityError(text, f"total in {_BASE_NAMES.get(unit, unit)}: {problem}")
+    return quantity
 
 
 def price_per_unit(price: Price, quantity: Quantity) -> Decimal | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from pipelines.normalise.errors import RatingError
+from pipelines.normalise.numbers import amount_problem, value_problem
 
 _PLACES = Decimal("0.0001")
 _FULL_STARS = "★⭐🌟"
@@ -24,6 +25,8 @@ _BARE = re.compile(rf"(?<![\d.,])(?P<raw>{_NUM})(?![\d.,])")
 _GROUPED = r"\d{1,3}(?:[,.\s\u00a0\u202f'’]\d{3})+"
 _COUNT = re.compile(rf"(?P<num>{_GROUPED}|\d+(?:[.,]\d+)?)\s*(?P<suffix>[kKmM])?(?!\w)")
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
+SCALE_CAP = Decimal(100)  # percent is the widest scale markets use
+COUNT_CAP = Decimal(10) ** 9  # no market has a billion reviews, sales or listings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
     ``x/y``, ``x out of y`` and ``x von y`` carry their own scale; percentages are out of 100;
     a number next to a star is out of 5 unless ``scale`` says otherwise; a run of star glyphs
     counts filled (★, ⭐; ½ as a half) out of all. A bare number needs ``scale``.
+    A minus sign, exponent notation or a scale above 100 raises ``RatingError``.
 
     >>> parse_rating("4.87/5").value, parse_rating("98.5 %").value
     (Decimal('0.9740'), Decimal('0.9850'))
@@ -51,6 +55,8 @@ def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
     for pattern, implied in _PATTERNS:
         match = pattern.search(text)
         if match:
+            for group in match.groupdict():
+                _check(text, match.span(group))
             raw = _decimal(match.group("raw"))
             shown = match.groupdict().get("scale")
             chosen = _decimal(shown) if shown else (scale or implied)
@@ -67,6 +73,7 @@ def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
         raise RatingError(text, "no rating")
     if scale is None:
         raise RatingError(text, "no scale shown and none given")
+    _check(text, bare.span("raw"))
     return _rating(_decimal(bare.group("raw")), scale, text)
 
 
@@ -76,6 +83,7 @@ def parse_count(text: str) -> int:
     Separators between groups of three digits are grouping, whatever the locale. A ``k`` or
     ``M`` suffix multiplies, so ``"12k"`` is 12000 and ``"1.2k"`` 1200: the market rounded,
     and the true count is only known to that precision.
+    A minus sign, exponent notation or a count above a billion raises ``RatingError``.
 
     >>> parse_count("1,234 ratings"), parse_count("(1.234)"), parse_count("1.2k")
     (1234, 1234, 1200)
@@ -83,22 +91,35 @@ def parse_count(text: str) -> int:
     match = _COUNT.search(text)
     if match is None:
         raise RatingError(text, "no count")
+    _check(text, match.span("num"))
     number, suffix = match.group("num"), match.group("suffix")
     if suffix:
         value = _decimal(number) * _SUFFIX[suffix.lower()]
         if value != value.to_integral_value():
             raise RatingError(text, "count with a fraction")
-        return int(value)
-    if re.fullmatch(_GROUPED, number):
-        return int(re.sub(r"\D", "", number))
-    if not number.isdigit():
+    elif re.fullmatch(_GROUPED, number):
+        value = Decimal(re.sub(r"\D", "", number))
+    elif not number.isdigit():
         raise RatingError(text, "count with a fraction")
-    return int(number)
+    else:
+        value = Decimal(number)
+    problem = value_problem(value, COUNT_CAP)
+    if problem is not None:
+        raise RatingError(text, f"count: {problem}")
+    return int(value)
+
+
+def _check(text: str, span: tuple[int, int]) -> None:
+    problem = amount_problem(text, *span)
+    if problem is not None:
+        raise RatingError(text, problem)
 
 
 def _rating(raw: Decimal, scale: Decimal | None, text: str) -> Rating:
     if scale is None or scale <= 0:
         raise RatingError(text, "no usable scale")
+    if scale > SCALE_CAP:
+        raise RatingError(text, f"scale {scale} above {SCALE_CAP}")
     if raw < 0 or raw > scale:
         raise RatingError(text, f"rating {raw} outside 0–{scale}")
     value = (raw / scale).quantize(_PLACES, ROUND_HALF_EVEN)
