@@ -21,7 +21,7 @@ from subprocesses import run_cli
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
 from fixtures.market.accuracy import crawl_days
 from fixtures.server import FixtureServer
-from pipelines.query import QueryError, as_of, changes, price_series
+from pipelines.query import QueryError, as_of, changes, price_series, sales
 from pipelines.store.rereads import rereads_collection
 
 if TYPE_CHECKING:
@@ -177,3 +177,21 @@ def test_the_crawls_export_stays_byte_identical(reparsed: dict[str, Any]) -> Non
     assert json.loads(shown)["run"]["parser"] == reparsed["parser"]
     refused = run_cli("asof", "demo", "--run", "3", "--parser", "nope", env=env, code=1)
     assert "was not read by parser nope" in refused.stderr
+
+
+def test_sales_price_each_sale_as_its_run_was_read(reparsed: dict[str, Any]) -> None:
+    """Sales take the listing as the pricing run was read: the reparse's titles by
+    default, the crawl's on request, and the same money (the fix changed no price)."""
+    db: Database[Any] = reparsed["db"]
+    newest = sales(db, "demo", by="listing")
+    crawl = sales(db, "demo", by="listing", parser="crawl")
+    assert newest["totals"] == crawl["totals"] and newest["totals"]["feedback"] > 0
+    titles = {r["listing"]: r["title"] for r in crawl["rows"]}
+    read = {r["listing"]: r["title"] for r in newest["rows"]}
+    assert read.keys() == titles.keys()
+    assert any(read[k] != titles[k] for k in read)
+    assert all(read[k] in (titles[k], titles[k].upper()) for k in read)
+    named = sales(db, "demo", by="listing", parser=reparsed["parser"])
+    assert named["rows"] == newest["rows"]  # every sale was priced by run 1 or 2
+    with pytest.raises(QueryError, match="was not read by parser nope"):
+        sales(db, "demo", parser="nope")

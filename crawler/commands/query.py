@@ -64,6 +64,7 @@ def add_query_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     sales.add_argument("--by", choices=["vendor", "listing"], default="vendor")
     sales.add_argument("--since", type=parse_time, default=None, help="feedback from (UTC)")
     sales.add_argument("--until", type=parse_time, default=None, help="feedback before (UTC)")
+    add_parser_option(sales)
     _format(sales)
     sales.set_defaults(func=cmd_sales)
 
@@ -174,10 +175,20 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_sales(args: argparse.Namespace) -> int:
-    from pipelines.query import sales
+    from pipelines.query import QueryError, sales
 
     with archive_connection() as connection:
-        result = sales(connection.db, args.source, by=args.by, since=args.since, until=args.until)
+        try:
+            result = sales(
+                connection.db,
+                args.source,
+                by=args.by,
+                since=args.since,
+                until=args.until,
+                parser=args.parser,
+            )
+        except QueryError as exc:
+            return _refuse(exc)
     if args.format != "json":  # the method travels with the figures, on stderr beside CSV
         stream = sys.stderr if args.format == "csv" else sys.stdout
         print(f"method: {result['method']}", file=stream)

@@ -8,9 +8,10 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pipelines.query.runs import READABLE, Run, market_clock, source_runs
+from pipelines.query.runs import READABLE, QueryError, Run, market_clock, source_runs
 from pipelines.store.codec import from_bson
 from pipelines.store.export import usd_value
+from pipelines.store.rereads import rereads_collection, run_readers
 from pipelines.store.schema import FEEDBACK, versions_collection
 
 if TYPE_CHECKING:
@@ -48,28 +49,34 @@ def sales(
     by: str = "vendor",
     since: datetime | None = None,
     until: datetime | None = None,
+    parser: str | None = None,
 ) -> dict[str, Any]:
     """Estimated sales per vendor or per listing from feedback left in [since, until).
 
     Two index-led reads of the source (its feedback, its listing versions), joined here.
+    A price is read as the run that prices it was read: its newest reparse unless
+    `parser` names a reading (see pipelines/store/rereads.py).
     """
     if by not in ("vendor", "listing"):
         raise ValueError(f"sales are grouped by 'vendor' or 'listing', not {by!r}")
-    clock = _RunClock(db, source_runs(db, source))
+    runs = source_runs(db, source)
+    clock = _RunClock(db, runs)
     entries = [e for e in _feedback(db, source, until) if _within(midpoint(e), since, until)]
     versions = _versions(db, source, {e["listing_key"] for e in entries})
+    rereads = _Rereads(db, source, runs, parser)
     rows: dict[str, dict[str, Any]] = {}
     for entry in entries:
         when = midpoint(entry)
         seq = clock.seq_at(when)
         chosen = _version_at(versions.get(entry["listing_key"], []), seq)
-        content = (chosen or {}).get("content") or {}
+        run = clock.run_for(chosen, seq) if chosen else None
+        content = rereads.content(chosen, run) if chosen and run else {}
         group = entry["listing_key"] if by == "listing" else str(content.get("vendor") or "?")
         row = rows.setdefault(group, _row(by, group, entry, content))
         row["feedback"] += 1
         row["first_feedback"] = min(row["first_feedback"], when)
         row["last_feedback"] = max(row["last_feedback"], when)
-        usd = _usd(chosen, clock.run_for(chosen, seq)) if chosen else None
+        usd = _usd(content, run) if run else None
         if usd is None:
             row["unpriced"] += 1
         else:
@@ -141,12 +148,36 @@ def _version_at(versions: list[dict[str, Any]], seq: int | None) -> dict[str, An
     return started[-1] if started else versions[0]
 
 
-def _usd(version: dict[str, Any], run: Run) -> Decimal | None:
-    price = (version.get("content") or {}).get("price") or {}
+def _usd(content: dict[str, Any], run: Run) -> Decimal | None:
+    price = content.get("price") or {}
     if not isinstance(price.get("amount"), Decimal):
         return None
     value = usd_value(price["amount"], str(price.get("currency") or ""), run.rates, run.run_id)
     return None if value is None else value["amount"]  # type: ignore[no-any-return]
+
+
+class _Rereads:
+    """Listing rereads of the readings that answer for each run, by key (one read each)."""
+
+    def __init__(self, db: Database, source: str, runs: list[Run], parser: str | None) -> None:
+        crawled = {run.run_id: run.parser_version for run in runs}
+        self.parser = parser
+        self.readers = run_readers(db, source, crawled, parser)
+        self.docs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for name in {r for r in self.readers.values() if r is not None}:
+            query = {"source": source, "parser": name, "valid_to_seq": {"$gt": 0}}
+            for doc in db[rereads_collection("listing")].find(query):
+                self.docs[(name, doc["key"])].append(from_bson(doc))
+
+    def content(self, version: dict[str, Any], run: Run) -> dict[str, Any]:
+        """The version's content as the reading of `run` has it."""
+        if run.run_id not in self.readers:  # a named parser that never read this run
+            raise QueryError(f"run {run.run_id} was not read by parser {self.parser}")
+        reader = self.readers[run.run_id]
+        for doc in self.docs.get((reader or "", version["key"]), ()):
+            if doc["valid_from_seq"] <= run.seq < doc["valid_to_seq"] and doc["content"]:
+                return doc["content"]  # type: ignore[no-any-return]
+        return version.get("content") or {}
 
 
 class _RunClock:
