@@ -48,12 +48,21 @@ class Run:
         }
 
 
-def source_runs(db: Database, source: str) -> list[Run]:
-    """All runs of a source, oldest first (one indexed read: runs are few)."""
+def source_runs(
+    db: Database, source: str, first: int | None = None, end: int | None = None
+) -> list[Run]:
+    """Runs of a source, oldest first: all, or those with `first <= seq < end` (one range
+    on the (source, seq) index, so a question about a few runs reads only those)."""
     projection = dict.fromkeys(
         ("seq", "status", "started_at", "rates", "counts", "source", "parser_version"), 1
     )
-    cursor = db[RUNS].find({"source": source}, projection).sort("seq", ASCENDING)
+    query: dict[str, Any] = {"source": source}
+    if first is not None or end is not None:
+        query["seq"] = {
+            **({"$gte": first} if first is not None else {}),
+            **({"$lt": end} if end is not None else {}),
+        }
+    cursor = db[RUNS].find(query, projection).sort("seq", ASCENDING)
     return [_run(from_bson(doc)) for doc in cursor]
 
 

@@ -9,7 +9,7 @@ from pipelines.query.runs import READABLE, Run, source_runs
 from pipelines.store.export import usd_value
 from pipelines.store.queries import entity_history
 from pipelines.store.rereads import entity_rereads, run_readers
-from pipelines.store.schema import OBSERVATIONS
+from pipelines.store.schema import OBSERVATIONS, OPEN_SEQ
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -31,7 +31,11 @@ def price_series(
     parser read); each point names the parser that read it.
     """
     history = entity_history(db, source, "listing", key)
-    runs = source_runs(db, source)
+    if not history:
+        return {"source": source, "key": key, "versions": [], "series": []}
+    # Only the runs the versions span: the cost follows the listing's life, not the archive's.
+    last = history[-1]["valid_to_seq"]  # None: still valid
+    runs = source_runs(db, source, history[0]["valid_from_seq"], last)
     readers = run_readers(db, source, {r.run_id: r.parser_version for r in runs}, parser)
     rereads = {
         name: entity_rereads(db, source, "listing", key, name)
@@ -40,10 +44,9 @@ def price_series(
     }
     series = []
     for version in history:
-        start = _seq(runs, version["valid_from_run"])
-        end = _seq(runs, version["valid_to_run"]) if version["valid_to_run"] else None
+        start, end = version["valid_from_seq"], version["valid_to_seq"] or OPEN_SEQ
         for run in runs:
-            if run.seq < start or (end is not None and run.seq >= end):
+            if not start <= run.seq < end:
                 continue
             if run.run_id not in readers or run.status not in READABLE:
                 continue
@@ -79,13 +82,6 @@ def _point(
         "price": {"amount": amount, "currency": currency or None, "text": price.get("text")},
         "usd": usd,
     }
-
-
-def _seq(runs: list[Run], run_id: str) -> int:
-    for run in runs:
-        if run.run_id == run_id:
-            return run.seq
-    raise KeyError(f"version names run {run_id!r}, which the archive does not hold")
 
 
 def _observed(db: Database, run: Run, key: str) -> bool:

@@ -131,10 +131,13 @@ def entity_history(db: Database, source: str, kind: str, key: str) -> list[dict[
     or before a date and whose `valid_to` is after it (`None`: still current).
     """
     history = []
-    started = {
-        r["_id"]: r.get("started_at") for r in db[RUNS].find({"source": source}, {"started_at": 1})
+    found = versions(db, source, kind, key)
+    named = sorted({v["valid_from_seq"] for v in found} | {v["valid_to_seq"] for v in found})
+    started = {  # only the runs the versions name, by seq (the (source, seq) index)
+        r["_id"]: r.get("started_at")
+        for r in db[RUNS].find({"source": source, "seq": {"$in": named}}, {"started_at": 1})
     }
-    for version in versions(db, source, kind, key):
+    for version in found:
         until = version.get("valid_to_run")
         history.append(
             {
@@ -142,8 +145,10 @@ def entity_history(db: Database, source: str, kind: str, key: str) -> list[dict[
                 "key": key,
                 "version": version["v"],
                 "valid_from_run": version["valid_from_run"],
+                "valid_from_seq": version["valid_from_seq"],
                 "valid_from": started.get(version["valid_from_run"]),
                 "valid_to_run": until,
+                "valid_to_seq": version["valid_to_seq"] if until else None,
                 "valid_to": started.get(until) if until else None,
                 "ended_by": version.get("end"),
                 "parser_changed": version.get("parser_changed", False),
