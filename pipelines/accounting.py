@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from crawler.pagestate import CONTENT_STATES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from crawler.items import PageItem
 
 
@@ -31,10 +33,20 @@ def _page_key(url: str) -> str:
     return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
+def _by_url(kind: str, url: str) -> str:
+    return _page_key(url)
+
+
 @dataclass
 class RunAccounting:
-    """Counters kept while a run goes; `verdict` turns them into a status and reasons."""
+    """Counters kept while a run goes; `verdict` turns them into a status and reasons.
 
+    Links and parsed pages are counted by `identity` (kind, url) -> str: by default the
+    path and query, in a crawl the page's key where its URL holds one (crawler/urls.py),
+    so one listing linked under two URLs counts once.
+    """
+
+    identity: Callable[[str, str], str] = _by_url
     by_state: Counter[str] = field(default_factory=Counter)
     #: what a page (with its pagination) says it lists: (kind, page) -> count
     expected: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -69,11 +81,11 @@ class RunAccounting:
             else:
                 self.expected[(kind, chain)] = max(self.expected.get((kind, chain), 0), count)
         for kind in ("listing", "vendor"):
-            links = {_page_key(u) for u in item.links.get(kind, [])}
+            links = {self.identity(kind, u) for u in item.links.get(kind, [])}
             if item.state in ("index", "vendor") or kind == "vendor":
                 (self.listing_links if kind == "listing" else self.vendor_links).update(links)
             self.linked_from.setdefault((kind, chain), set()).update(links)
-        page = _page_key(item.url)
+        page = self.identity(item.state, item.url)
         # A listing or vendor page that yields no record (a missing id or field, drift, a
         # value that cannot be stored) failed extraction, whatever the reason.
         entity_page = item.state in ("listing", "vendor")

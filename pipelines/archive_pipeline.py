@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.signals import run_event
+from crawler.urls import page_identity
 from pipelines.accounting import RunAccounting
 from pipelines.parser_version import parser_version
 from pipelines.store.archive import Archive
@@ -133,6 +135,7 @@ class ArchivePipeline:
         self.lease = SourceLease(self.db, source.id, ttl=self.lease_ttl)
         self.lease.acquire()
         self.parser_version = parser_version(source)
+        self.accounting.identity = partial(page_identity, source)
         self.accounting.drift_limits = {
             kind: blueprint.max_failed_share
             for kind, blueprint in source.pages.items()

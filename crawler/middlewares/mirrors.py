@@ -25,6 +25,7 @@ from twisted.internet.error import ConnectionRefusedError as TwistedRefused
 from twisted.internet.error import TCPTimedOutError, TimeoutError
 
 from crawler.signals import record_run_event
+from crawler.urls import canonical_url
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -102,7 +103,8 @@ def _mirror_of(url: str, mirrors: list[str]) -> str | None:
 
 
 class MirrorBlindFingerprinter:
-    """Request fingerprints that name the source's mirrors as one host."""
+    """Request fingerprints that name the source's mirrors as one host, and ignore the
+    query parameters the source says do not identify a page."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -113,6 +115,10 @@ class MirrorBlindFingerprinter:
         return cls(crawler)
 
     def fingerprint(self, request: Request) -> bytes:
+        source = getattr(self.crawler.spider, "source", None)
+        params = source.urls.query_params if source is not None else None
+        if params is not None:  # tracking parameters do not make another page
+            request = request.replace(url=canonical_url(request.url, params))
         mirrors: list[str] = getattr(self.crawler.spider, "mirrors", [])
         if len(mirrors) > 1 and _mirror_of(request.url, mirrors) is not None:
             parts = urlparse(request.url)

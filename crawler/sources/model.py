@@ -245,6 +245,14 @@ class SecretRef(_Strict):
         return self
 
 
+class UrlRules(_Strict):
+    """Which URLs name the same page (crawler/urls.py)."""
+
+    #: the query parameters that identify a page (`page`, `sort`); any other is dropped
+    #: when URLs are compared (per-request tracking tokens). None: every parameter counts.
+    query_params: list[str] | None = None
+
+
 class Session(_Strict):
     """Session cookies by name; values are never written in the source file."""
 
@@ -297,6 +305,7 @@ class Source(_Strict):
     normalise: NormaliseHints = Field(default_factory=NormaliseHints)
     tor: SourceTor = Field(default_factory=SourceTor)
     content_types: list[str] = Field(default_factory=lambda: ["text/html"])
+    urls: UrlRules = Field(default_factory=UrlRules)
 
     @field_validator("mirrors")
     @classmethod

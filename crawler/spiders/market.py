@@ -17,6 +17,7 @@ from crawler.pages import read_page
 from crawler.session import session_cookies
 from crawler.session_store import load_session
 from crawler.sources.loader import load_source
+from crawler.urls import page_identity
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -48,6 +49,7 @@ class MarketSpider(scrapy.Spider):
         self.source_id = source
         self.mirror_override = [m.strip().rstrip("/") for m in mirror.split(",") if m.strip()]
         self.refusals: list[str] = []
+        self.requested: set[str] = set()  # identities of the listing and vendor pages asked for
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketSpider:
@@ -147,7 +149,14 @@ class MarketSpider(scrapy.Spider):
             if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):
                 continue  # a "next" page with nothing on it: the end, or a pagination trap
             for url in urls:
-                yield self._request(url, FOLLOW_KIND[rule])
+                kind = FOLLOW_KIND[rule]
+                if kind in ("listing", "vendor"):
+                    identity = page_identity(self.source, kind, url)
+                    if identity in self.requested:  # the same page under another URL
+                        self.crawler.stats.inc_value(f"darkarchive/{kind}_links_same_page")  # type: ignore[union-attr]
+                        continue
+                    self.requested.add(identity)
+                yield self._request(url, kind)
 
     def _unread(self, response: Response, error: Exception) -> PageItem:
         """A page that was fetched but could not be read: archived, with the reason."""
