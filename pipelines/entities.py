@@ -106,9 +106,16 @@ class Reader:
         ships_from = self.text(fields.get("ships_from"))
         ships_to = self.text(fields.get("ships_to"))
         return {
-            "ships_from": self.attempt("ships_from", ships_from, parse_country),
+            "ships_from": self.attempt(
+                "ships_from", ships_from, lambda t: parse_country(t, self.hints.languages)
+            ),
             "ships_from_text": ships_from,
-            "ships_to": list(self.attempt("ships_to", ships_to, parse_countries) or []),
+            "ships_to": list(
+                self.attempt(
+                    "ships_to", ships_to, lambda t: parse_countries(t, self.hints.languages)
+                )
+                or []
+            ),
             "ships_to_text": ships_to,
         }
 

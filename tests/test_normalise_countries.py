@@ -82,7 +82,28 @@ from pipelines.normalise import CountryError, NormaliseError, parse_countries, p
     ],
 )
 def test_parse_countries(text: str, expected: tuple[str, ...]) -> None:
-    assert parse_countries(text) == expected
+    """As a source declaring German and French reads them (`normalise.languages`)."""
+    assert parse_countries(text, languages=("de", "fr")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "languages", "expected"),
+    [
+        ("Германия, Нидерланды", ("ru",), ("DE", "NL")),  # pycountry's Russian names
+        ("Países Bajos / Alemania", ("es",), ("NL", "DE")),
+        ("Niederlande", ("fr", "de"), ("NL",)),  # every declared language is tried
+        ("Holland, weltweit", (), ("NL", "*")),  # colloquial names need no language
+    ],
+)
+def test_official_names_come_from_pycountry_in_the_declared_languages(
+    text: str, languages: tuple[str, ...], expected: tuple[str, ...]
+) -> None:
+    assert parse_countries(text, languages=languages) == expected
+
+
+def test_a_name_in_an_undeclared_language_is_an_unknown_country() -> None:
+    with pytest.raises(CountryError, match="Niederlande"):
+        parse_countries("Niederlande")
 
 
 @pytest.mark.parametrize(

@@ -2,44 +2,40 @@
 
 from __future__ import annotations
 
+import gettext
 import re
+from functools import cache
+from typing import TYPE_CHECKING
 
 import pycountry
 
 from pipelines.normalise.errors import CountryError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 WORLDWIDE = "*"
 EUROPE = "EU"  # a region, not a country: ISO reserves "EU" for the European Union
 
-# Names markets use that pycountry does not know (English, German, French), lower-cased.
+# Colloquial names markets use that no standard lists ("Holland", "UK", "weltweit"),
+# lower-cased. Official names in other languages come from pycountry's own translations
+# (`localised_names`), for the languages a source declares.
 ALIASES: dict[str, str] = {
     **dict.fromkeys(["uk", "u.k.", "great britain", "britain", "england", "scotland", "wales",
-                     "northern ireland", "united kingdom", "großbritannien", "england/uk"], "GB"),
-    **dict.fromkeys(["usa", "u.s.a.", "us", "u.s.", "america", "united states of america",
-                     "the us", "the usa", "vereinigte staaten"], "US"),
-    **dict.fromkeys(["holland", "the netherlands", "niederlande"], "NL"),
-    **dict.fromkeys(["deutschland", "germany"], "DE"),
-    **dict.fromkeys(["russia", "russland"], "RU"),
-    **dict.fromkeys(["turkey", "türkei"], "TR"),
-    **dict.fromkeys(["ivory coast", "elfenbeinküste"], "CI"),
-    "österreich": "AT", "oesterreich": "AT", "schweiz": "CH", "frankreich": "FR",
-    "spanien": "ES", "italien": "IT", "polen": "PL", "belgien": "BE", "dänemark": "DK",
-    "schweden": "SE", "norwegen": "NO", "tschechien": "CZ", "kanada": "CA",
-    "australien": "AU", "kolumbien": "CO", "china": "CN", "hong kong": "HK",
-    "irland": "IE", "finnland": "FI", "griechenland": "GR", "ungarn": "HU", "luxemburg": "LU",
-    "slowakei": "SK", "slowenien": "SI", "kroatien": "HR", "rumänien": "RO",
-    "bulgarien": "BG", "litauen": "LT", "lettland": "LV", "estland": "EE", "zypern": "CY",
-    "serbien": "RS", "weißrussland": "BY", "neuseeland": "NZ", "südafrika": "ZA",
-    "brasilien": "BR", "mexiko": "MX", "indien": "IN", "marokko": "MA", "singapur": "SG",
-    "südkorea": "KR", "tschechische republik": "CZ", "vereinigtes königreich": "GB",
-    # French
-    "pays-bas": "NL", "allemagne": "DE", "belgique": "BE", "royaume-uni": "GB",
-    "états-unis": "US", "etats-unis": "US", "australie": "AU", "espagne": "ES",
-    "italie": "IT", "pologne": "PL", "tchéquie": "CZ", "république tchèque": "CZ",
-    "autriche": "AT", "suisse": "CH", "suède": "SE", "danemark": "DK", "irlande": "IE",
-    "norvège": "NO", "finlande": "FI", "grèce": "GR", "hongrie": "HU",
+                     "northern ireland", "großbritannien", "england/uk", "grande-bretagne",
+                     "angleterre"], "GB"),
+    **dict.fromkeys(["u.s.a.", "u.s.", "america", "the us", "the usa", "usa", "amerika",
+                     "etats-unis"], "US"),
+    **dict.fromkeys(["holland", "the netherlands", "hollande"], "NL"),
+    **dict.fromkeys(["russia", "russland", "russie"], "RU"),
+    **dict.fromkeys(["turkey", "türkei", "turquie"], "TR"),
+    **dict.fromkeys(["ivory coast", "elfenbeinküste", "côte d'ivoire"], "CI"),
+    **dict.fromkeys(["south korea", "korea", "corée du sud"], "KR"),
+    **dict.fromkeys(["czechia", "czech republic"], "CZ"),
+    "oesterreich": "AT", "weißrussland": "BY", "belarus": "BY",
     **dict.fromkeys(["monde entier", "partout dans le monde"], WORLDWIDE),
-    **dict.fromkeys(["eu", "europe", "european union", "europa", "europäische union"], EUROPE),
+    **dict.fromkeys(["eu", "europe", "european union", "europa", "europäische union",
+                     "union européenne"], EUROPE),
     **dict.fromkeys(["worldwide", "world wide", "world-wide", "ww", "anywhere", "global",
                      "worldwide shipping", "international", "weltweit", "everywhere"], WORLDWIDE),
 }  # fmt: skip
@@ -49,7 +45,7 @@ _CONJUNCTIONS = re.compile(r"\s+(?:and|und|&)\s+|\s*&\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*[\w ]{1,30}:\s*")
 
 
-def parse_country(text: str) -> str:
+def parse_country(text: str, languages: Sequence[str] = ()) -> str:
     """One country name, code or alias to ISO 3166-1 alpha-2.
 
     Returns ``"*"`` for worldwide and ``"EU"`` for Europe / the EU (a region, kept because
@@ -57,14 +53,16 @@ def parse_country(text: str) -> str:
 
     >>> parse_country("Netherlands"), parse_country("UK"), parse_country("Worldwide")
     ('NL', 'GB', '*')
+    >>> parse_country("Германия", languages=["ru"]), parse_country("Países Bajos", ["es"])
+    ('DE', 'NL')
     """
-    code = _lookup(text)
+    code = _lookup(text, languages)
     if code is None:
         raise CountryError(text, "unknown country", name=text.strip())
     return code
 
 
-def parse_countries(text: str) -> tuple[str, ...]:
+def parse_countries(text: str, languages: Sequence[str] = ()) -> tuple[str, ...]:
     """A list of countries ("Germany, Netherlands / UK and USA") to alpha-2 codes.
 
     Order is kept and duplicates dropped. Names that contain "and" ("Bosnia and
@@ -75,22 +73,22 @@ def parse_countries(text: str) -> tuple[str, ...]:
     >>> parse_countries("Ships to: Germany, Holland & UK")
     ('DE', 'NL', 'GB')
     """
-    body = _LABEL.sub("", text, count=1) if _lookup(text) is None else text
-    whole = _lookup(body)
+    body = _LABEL.sub("", text, count=1) if _lookup(text, languages) is None else text
+    whole = _lookup(body, languages)
     if whole is not None:
         return (whole,)
     codes: list[str] = []
     for piece in _SEPARATORS.split(body):
         if not piece.strip():
             continue
-        code = _lookup(piece)
+        code = _lookup(piece, languages)
         if code is not None:
             codes.append(code)
             continue
         for name in _CONJUNCTIONS.split(piece):
             if not name.strip():
                 continue
-            code = _lookup(name)
+            code = _lookup(name, languages)
             if code is None:
                 raise CountryError(text, f"unknown country {name.strip()!r}", name=name.strip())
             codes.append(code)
@@ -99,7 +97,7 @@ def parse_countries(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def _lookup(name: str) -> str | None:
+def _lookup(name: str, languages: Sequence[str] = ()) -> str | None:
     key = " ".join(name.replace("\u00a0", " ").split()).strip(" .").lower()
     if not key:
         return None
@@ -108,5 +106,34 @@ def _lookup(name: str) -> str | None:
     try:
         country = pycountry.countries.lookup(key)
     except LookupError:
-        return None
-    return str(country.alpha_2)
+        pass
+    else:
+        return str(country.alpha_2)
+    for language in languages:
+        code = localised_names(language).get(key)
+        if code is not None:
+            return code
+    return None
+
+
+@cache
+def localised_names(language: str) -> dict[str, str]:
+    """Country names in `language` (ISO 639-1) from pycountry's translations, lower-cased,
+    to alpha-2: the name, official name and common name of every country.
+
+    >>> localised_names("de")["niederlande"], localised_names("fr")["allemagne"]
+    ('NL', 'DE')
+    """
+    try:
+        translate = gettext.translation(
+            "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+        ).gettext
+    except OSError:  # no translation for this language (English is the source itself)
+        return {}
+    names: dict[str, str] = {}
+    for country in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            value = getattr(country, attr, None)
+            if value:
+                names.setdefault(translate(value).lower(), str(country.alpha_2))
+    return names
