@@ -11,6 +11,7 @@ import http.client
 import time
 import urllib.error
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,13 +21,25 @@ import httpx2 as httpx
 import pytest
 from parsel import Selector
 
-from fixtures.hostile import OUTCOMES, Hostility
+from fixtures.hostile import (
+    ABSURD_PRICES,
+    DEEP_LEVELS,
+    GZIP_BOMB_BYTES,
+    GZIP_BOMB_PATH,
+    HOSTILE_LINKED,
+    HOSTILE_LINKS_PATH,
+    OUTCOMES,
+    OVERSIZED_TIERS,
+    UNDECODABLE,
+    Hostility,
+)
 from fixtures.market import build_world, render_grid, render_shop
 from fixtures.market.render import PAGE_SIZE
 from fixtures.server import FixtureServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from email.message import Message
 
     from fixtures.market.world import Listing
 
@@ -58,7 +71,7 @@ def _item_path(listing: Listing) -> str:
 @dataclass
 class Reply:
     status: int
-    headers: http.client.HTTPMessage
+    headers: Message
     body: bytes
 
     @property
@@ -619,6 +632,86 @@ def test_the_trap_leaves_other_pages_byte_identical(
         assert ((ours.status, ours.body) == (theirs.status, theirs.body)) == (
             path not in TRAPPED[market]
         ), path
+
+
+def test_hostile_pages_are_off_unless_switched_on(serve: Callable[..., FixtureServer]) -> None:
+    server = serve()
+    assert _get(server, "/listing/hostile-oversized").status == 404
+    assert not _get(server).page.css("section.specials")
+
+
+def test_hostile_pages_are_linked_from_the_home_page_only(
+    serve: Callable[..., FixtureServer],
+) -> None:
+    plain, hostile = serve(), serve(Hostility(hostile_pages=True))
+    links = _get(hostile).page.css("section.specials a::attr(href)").getall()
+    assert links == [*HOSTILE_LINKED, HOSTILE_LINKS_PATH]
+    assert _get(hostile).page.css("section.specials a.listing-link")  # the demo's follow rule
+    for path in ALL_PAGES["demo"][1:]:  # every page but the home page is the market's own
+        assert _get(plain, path).body == _get(hostile, path).body, path
+    assert hostile.stats["content"] == len(ALL_PAGES["demo"]) + 1
+
+
+def test_other_layouts_have_no_hostile_pages(serve: Callable[..., FixtureServer]) -> None:
+    plain, hostile = serve(market="grid"), serve(Hostility(hostile_pages=True), market="grid")
+    assert _get(plain).body == _get(hostile).body
+    assert _get(hostile, "/listing/hostile-oversized").status == 404
+
+
+def _listing(server: FixtureServer, key: str) -> Reply:
+    reply = _get(server, f"/listing/{key}")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    return reply
+
+
+def test_the_oversized_listing_has_80000_tiers(serve: Callable[..., FixtureServer]) -> None:
+    reply = _listing(serve(Hostility(hostile_pages=True)), "hostile-oversized")
+    assert len(reply.body) > 6_000_000
+    rows = reply.page.css("table.tiers tr.tier")
+    assert len(rows) == OVERSIZED_TIERS
+    assert rows[-1].css("td.tier-qty::text").get() == f"{OVERSIZED_TIERS} g"
+    assert reply.page.css("h1.listing-title::text").get() == "Hostile listing hostile-oversized"
+    assert reply.page.css("div.sold-by a.vendor-link::attr(href)").get() == (
+        f"/vendor/{min(WORLD.vendors)}"
+    )
+
+
+def test_the_deep_description_nests_100000_levels(serve: Callable[..., FixtureServer]) -> None:
+    reply = _listing(serve(Hostility(hostile_pages=True)), "hostile-deep-description")
+    description = reply.body.split(b'<div class="description">\n', 1)[1]
+    assert description.startswith(b"<div>" * DEEP_LEVELS + b"<p>At the bottom.</p>")
+    assert b"</div>" * DEEP_LEVELS in description
+
+
+def test_the_undecodable_page_is_invalid_in_its_charset(
+    serve: Callable[..., FixtureServer],
+) -> None:
+    reply = _listing(serve(Hostility(hostile_pages=True)), "hostile-undecodable")
+    assert reply.body.count(UNDECODABLE) == 3  # in <title>, the title and the description
+    with pytest.raises(UnicodeDecodeError):
+        reply.body.decode("utf-8")
+
+
+@pytest.mark.parametrize(("key", "raw"), ABSURD_PRICES.items(), ids=list(ABSURD_PRICES))
+def test_absurd_prices_are_shown_as_written(
+    serve: Callable[..., FixtureServer], key: str, raw: str
+) -> None:
+    reply = _listing(serve(Hostility(hostile_pages=True)), key)
+    assert reply.page.css("div.price span.price-primary::text").get() == raw
+
+
+def test_the_gzip_bomb_inflates_far_past_any_download_limit(
+    serve: Callable[..., FixtureServer],
+) -> None:
+    reply = _get(serve(), GZIP_BOMB_PATH)  # a fixed endpoint: served whatever the hostility
+    assert reply.status == 200
+    assert reply.headers["Content-Encoding"] == "gzip"
+    assert len(reply.body) < 1_000_000
+    inflate = zlib.decompressobj(31)
+    assert inflate.decompress(reply.body, 1 << 20) == bytes(1 << 20)  # zeros, as far as read
+    # the gzip trailer's ISIZE: what it all inflates to (mod 2**32)
+    assert int.from_bytes(reply.body[-4:], "little") == GZIP_BOMB_BYTES
 
 
 def test_hostility_is_swapped_while_running(serve: Callable[..., FixtureServer]) -> None:
