@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     reparse.set_defaults(func=cmd_reparse)
 
+    normalisers = commands.add_parser(
+        "normalisers", help="what the normalisers understand: currencies, units, countries, dates"
+    )
+    normalisers.set_defaults(func=cmd_normalisers)
+
     db = commands.add_parser("db", help="the embedded database, shared by every command")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     for name, func, text in (
@@ -212,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cases.set_defaults(func=cmd_fixtures_test)
     add_schedule_commands(commands)
     return parser
+
+
+def cmd_normalisers(args: argparse.Namespace) -> int:
+    """Print NORMALISERS.md: the normalisers' tables, for people writing a source file."""
+    from pipelines.normalise.vocabulary import vocabulary_markdown
+
+    sys.stdout.write(vocabulary_markdown())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -182,3 +182,38 @@ def test_fast_path_agrees_with_dateparser(text: str, monkeypatch: pytest.MonkeyP
         slow.latest,
         slow.precision,
     )
+
+
+SAME_MEANING = [  # one row a meaning: how each language says it; all must give one interval
+    ("3 days ago", "vor 3 Tagen", "il y a 3 jours", "3 дня назад"),
+    ("a week ago", "vor einer Woche", "il y a une semaine", "неделю назад"),
+    ("1 week ago", "vor 1 Woche", "il y a 1 semaine", "1 неделю назад"),
+    ("2 weeks ago", "vor 2 Wochen", "il y a 2 semaines", "2 недели назад"),
+    ("5 hours ago", "vor 5 Stunden", "il y a 5 heures", "5 часов назад"),
+    ("an hour ago", "vor einer Stunde", "il y a une heure", "час назад"),
+    ("2 months ago", "vor 2 Monaten", "il y a 2 mois", "2 месяца назад"),
+    ("a year ago", "vor einem Jahr", "il y a un an", "год назад"),
+    ("5 years ago", "vor 5 Jahren", "il y a 5 ans", "5 лет назад"),
+    ("today", "heute", "aujourd'hui", "сегодня"),
+    ("yesterday", "gestern", "hier", "вчера"),
+    ("the day before yesterday", "vorgestern", "avant-hier", "позавчера"),
+    ("last week", "letzte Woche", "la semaine dernière", "на прошлой неделе"),
+    ("last month", "letzten Monat", "le mois dernier", "в прошлом месяце"),
+    ("just now", "gerade eben", "à l'instant", "только что"),
+]
+
+
+@pytest.mark.parametrize("phrases", SAME_MEANING, ids=[row[0] for row in SAME_MEANING])
+def test_every_language_gives_the_same_interval(phrases: tuple[str, ...]) -> None:
+    """Russian "неделю назад" once fell through to dateparser, which read it as the current
+    calendar week where English, German and French give the week before."""
+    base = datetime(2026, 3, 12, 14, 5, tzinfo=UTC)
+    english, *others = phrases
+    expected = parse_date(english, base=base, languages=("en",))
+    for phrase, language in zip(others, ("de", "fr", "ru"), strict=True):
+        got = parse_date(phrase, base=base, languages=(language,))
+        assert (got.earliest, got.latest, got.precision) == (
+            expected.earliest,
+            expected.latest,
+            expected.precision,
+        ), phrase

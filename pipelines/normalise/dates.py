@@ -17,52 +17,113 @@ from pipelines.normalise.numbers import amount_problem
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# Number words and unit words of relative phrases, English and German, to a count / unit.
-_NUMBER_WORDS: dict[str, int] = {
-    "a": 1, "an": 1, "one": 1, "ein": 1, "eine": 1, "einem": 1, "einer": 1, "einen": 1,
-    "two": 2, "zwei": 2, "three": 3, "drei": 3,
-    "un": 1, "une": 1, "deux": 2, "trois": 3,
-}  # fmt: skip
-_UNIT_WORDS: dict[str, str] = {
-    **dict.fromkeys(["second", "seconds", "sec", "secs", "sekunde", "sekunden"], "minute"),
-    **dict.fromkeys(["minute", "minutes", "min", "mins", "minuten"], "minute"),
-    **dict.fromkeys(["hour", "hours", "hr", "hrs", "h", "stunde", "stunden"], "hour"),
-    **dict.fromkeys(["day", "days", "d", "tag", "tage", "tagen"], "day"),
-    **dict.fromkeys(["week", "weeks", "w", "woche", "wochen"], "week"),
-    **dict.fromkeys(["month", "months", "monat", "monate", "monaten"], "month"),
-    **dict.fromkeys(["year", "years", "y", "jahr", "jahre", "jahren"], "year"),
-    **dict.fromkeys(["heure", "heures"], "hour"),
-    **dict.fromkeys(["jour", "jours"], "day"),
-    **dict.fromkeys(["semaine", "semaines"], "week"),
-    **dict.fromkeys(["mois"], "month"),
-    **dict.fromkeys(["an", "ans", "année", "années"], "year"),
-}
-# Whole-phrase words: days back from the base's calendar day ("last week" is 1 week ago).
-_DAY_WORDS: dict[str, int] = {
-    "today": 0, "heute": 0, "yesterday": 1, "gestern": 1,
-    "day before yesterday": 2, "the day before yesterday": 2, "vorgestern": 2,
-    "aujourd'hui": 0, "hier": 1, "avant-hier": 2,
-}  # fmt: skip
-_LAST_WORDS: dict[str, str] = {
-    "last week": "week", "letzte woche": "week", "last month": "month",
-    "letzten monat": "month", "last year": "year", "letztes jahr": "year",
-}  # fmt: skip
-_NOW_WORDS = ("just now", "right now", "gerade eben", "soeben", "now", "jetzt")
 
-_COUNT = r"(?P<n>\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
-_UNIT = r"(?P<unit>" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + ")"
-_AGO = re.compile(rf"(?<!\w){_COUNT}\s*{_UNIT}\.?\s+ago\b", re.IGNORECASE)
-_VOR = re.compile(rf"\bvor\s+{_COUNT}\s+{_UNIT}\b", re.IGNORECASE)
-_IL_Y_A = re.compile(rf"\bil\s+y\s+a\s+{_COUNT}\s+{_UNIT}\b", re.IGNORECASE)
-_WORDS = re.compile(
-    r"(?<!\w)(?P<w>"
-    + "|".join(
-        re.escape(w)
-        for w in sorted([*_DAY_WORDS, *_LAST_WORDS, *_NOW_WORDS], key=len, reverse=True)
+@dataclass(frozen=True)
+class RelativeWords:
+    """How one language says a date relative to the page's clock.
+
+    Every language gets the same interval semantics (`parse_date`): only the words differ.
+    `before`/`after` are the words around "N unit" ("vor 3 Tagen", "3 days ago");
+    `implicit_one` lets the count be left out ("неделю назад": a week ago).
+    """
+
+    numbers: dict[str, int]
+    units: dict[str, str]
+    days: dict[str, int]  # whole-day words: days back from the base's calendar day
+    last: dict[str, str]  # "last week": one unit ago
+    now: tuple[str, ...]
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    implicit_one: bool = False
+
+
+def _units(**forms: str) -> dict[str, str]:
+    """`_units(day="day days d")`: every form (space-separated) of each unit."""
+    return {form: unit for unit, words in forms.items() for form in words.split()}
+
+
+RELATIVE: dict[str, RelativeWords] = {
+    "en": RelativeWords(
+        numbers={"a": 1, "an": 1, "one": 1, "two": 2, "three": 3},
+        units=_units(
+            minute="second seconds sec secs minute minutes min mins",
+            hour="hour hours hr hrs h", day="day days d", week="week weeks w",
+            month="month months", year="year years y",
+        ),
+        days={"today": 0, "yesterday": 1, "day before yesterday": 2,
+              "the day before yesterday": 2},
+        last={"last week": "week", "last month": "month", "last year": "year"},
+        now=("just now", "right now", "now"),
+        after=("ago",),
+    ),
+    "de": RelativeWords(
+        numbers={"ein": 1, "eine": 1, "einem": 1, "einer": 1, "einen": 1, "zwei": 2, "drei": 3},
+        units=_units(
+            minute="sekunde sekunden minute minuten", hour="stunde stunden",
+            day="tag tage tagen", week="woche wochen", month="monat monate monaten",
+            year="jahr jahre jahren",
+        ),
+        days={"heute": 0, "gestern": 1, "vorgestern": 2},
+        last={"letzte woche": "week", "letzten monat": "month", "letztes jahr": "year"},
+        now=("gerade eben", "soeben", "jetzt"),
+        before=("vor",),
+    ),
+    "fr": RelativeWords(
+        numbers={"un": 1, "une": 1, "deux": 2, "trois": 3},
+        units=_units(
+            minute="seconde secondes minute minutes", hour="heure heures", day="jour jours",
+            week="semaine semaines", month="mois", year="an ans année années",
+        ),
+        days={"aujourd'hui": 0, "hier": 1, "avant-hier": 2},
+        last={"la semaine dernière": "week", "le mois dernier": "month",
+              "l'année dernière": "year"},
+        now=("à l'instant", "maintenant"),
+        before=("il y a",),
+    ),
+    "ru": RelativeWords(
+        numbers={"один": 1, "одну": 1, "одна": 1, "два": 2, "две": 2, "три": 3},
+        units=_units(
+            minute="секунду секунды секунд минуту минуты минут", hour="час часа часов",
+            day="день дня дней", week="неделю недели недель", month="месяц месяца месяцев",
+            year="год года лет",
+        ),
+        days={"сегодня": 0, "вчера": 1, "позавчера": 2},
+        last={"на прошлой неделе": "week", "в прошлом месяце": "month",
+              "в прошлом году": "year"},
+        now=("только что", "сейчас"),
+        after=("назад",),
+        implicit_one=True,
+    ),
+}  # fmt: skip
+
+_NUMBER_WORDS = {w: n for words in RELATIVE.values() for w, n in words.numbers.items()}
+_UNIT_WORDS = {w: u for words in RELATIVE.values() for w, u in words.units.items()}
+_DAY_WORDS = {w: n for words in RELATIVE.values() for w, n in words.days.items()}
+_LAST_WORDS = {w: u for words in RELATIVE.values() for w, u in words.last.items()}
+_NOW_WORDS = tuple(w for words in RELATIVE.values() for w in words.now)
+
+
+def _alternation(words: Sequence[str]) -> str:
+    return "|".join(
+        re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True)
     )
-    + r")(?!\w)",
+
+
+_COUNT = rf"(?P<n>\d+|{_alternation(list(_NUMBER_WORDS))})"
+_UNIT = rf"(?P<unit>{_alternation(list(_UNIT_WORDS))})"
+_AFTER = _alternation([w for words in RELATIVE.values() for w in words.after])
+_BEFORE = _alternation([w for words in RELATIVE.values() for w in words.before])
+_IMPLICIT = _alternation(
+    [w for words in RELATIVE.values() if words.implicit_one for w in words.after]
+)
+_AGO = re.compile(rf"(?<!\w){_COUNT}\s*{_UNIT}\.?\s+(?:{_AFTER})(?!\w)", re.IGNORECASE)
+_VOR = re.compile(rf"(?<!\w)(?:{_BEFORE})\s+{_COUNT}\s+{_UNIT}(?!\w)", re.IGNORECASE)
+_ONE_AGO = re.compile(rf"(?<!\w){_UNIT}\s+(?:{_IMPLICIT})(?!\w)", re.IGNORECASE)
+_WORDS = re.compile(
+    r"(?<!\w)(?P<w>" + _alternation([*_DAY_WORDS, *_LAST_WORDS, *_NOW_WORDS]) + r")(?!\w)",
     re.IGNORECASE,
 )
+
 # The dates a page can mean: none older than the hidden services markets run on, and none
 # far after the server's clock (a year of slack: a wrong or stale Date header must not
 # cost a market all its dates).
@@ -137,7 +198,7 @@ def parse_date(
 def _relative(text: str, base: datetime) -> DateInterval | None:
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
     word = _WORDS.search(text)
-    match = _AGO.search(text) or _VOR.search(text) or _IL_Y_A.search(text)
+    match = _AGO.search(text) or _VOR.search(text)
     if match:
         problem = amount_problem(text, *match.span("n"))
         if problem is not None:
@@ -145,6 +206,9 @@ def _relative(text: str, base: datetime) -> DateInterval | None:
         raw = match.group("n").lower()
         n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
         return _ago(n, _UNIT_WORDS[match.group("unit").lower()], base, today, text)
+    implicit = _ONE_AGO.search(text)
+    if implicit:
+        return _ago(1, _UNIT_WORDS[implicit.group("unit").lower()], base, today, text)
     if word is None:
         return None
     w = " ".join(word.group("w").lower().split())
