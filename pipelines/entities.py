@@ -53,8 +53,8 @@ class Reader:
         return None
 
     def rating(self, name: str, raw: str | None) -> Rating | None:
-        """A rating on the source's scale when the text shows none ("4.8", "★★★★")."""
-        scale = self.hints.rating_scale
+        """A rating on the source's scale for its field when the text shows none ("4.8")."""
+        scale = self.hints.scale_for("feedback" if name.startswith("feedback") else "vendor")
         return self.attempt(  # type: ignore[no-any-return]
             name,
             raw,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 SESSION = "s3cr3t-session-value"
-BIG = 40 * 1024 * 1024  # well past DOWNLOAD_MAXSIZE (16 MiB)
+# Far past DOWNLOAD_MAXSIZE (16 MiB), and past what a command may hold: reading it whole
+# would show in the peak memory whatever else the process holds (about 100 MiB).
+BIG = 512 * 1024 * 1024
 CHUNK = 64 * 1024
 
 
@@ -40,7 +42,7 @@ class Hostile(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Connection", "close")
-        if mode == "bomb":  # 40 MiB of zeros, gzipped to about 40 KiB
+        if mode == "bomb":  # 512 MiB of zeros, gzipped as it goes
             self.send_header("Content-Encoding", "gzip")
         self.end_headers()
         with contextlib.suppress(OSError):  # the client went away: what a limit is for
@@ -53,7 +55,7 @@ class Hostile(BaseHTTPRequestHandler):
             for _ in range(BIG // CHUNK):
                 self.wfile.write(packer.compress(zeros))
             self.wfile.write(packer.flush())
-        elif mode == "stream":  # no Content-Length, 40 MiB
+        elif mode == "stream":  # no Content-Length, 512 MiB
             chunk = b"<p>" + b"a" * (CHUNK - 3)
             for _ in range(BIG // CHUNK):
                 self.wfile.write(chunk)
@@ -139,7 +141,10 @@ def test_save_page_stops_at_download_maxsize_and_writes_nothing(
     assert f"darkarchive: refused: {url} cut off: the body grew past DOWNLOAD_MAXSIZE" in err
     assert err.strip().endswith("nothing was saved")
     assert not root.exists(), "a fixture was written"
-    assert seconds < 30 and rss < 200, (seconds, rss)  # 215-296 MiB before the limits
+    # Before the limits a 40 MiB body reached 215-296 MiB. A chunk of a bomb inflates
+    # before it can be counted, so the peak moves with how much the socket holds: a bound,
+    # not a figure (bench/ measures figures).
+    assert seconds < 30 and rss < 400, (seconds, rss)
 
 
 def test_save_page_stops_a_trickle_at_the_sources_timeout(
@@ -170,7 +175,7 @@ def test_session_check_keeps_the_limits_and_marks_nothing(
     assert hostile.cookies == [f"session={SESSION}"], "--mirror was not the host asked"
     stored = json.loads((tmp_path / "sessions" / "demo.json").read_text(encoding="utf-8"))
     assert stored["status"] == "unchecked"
-    assert rss < 200
+    assert rss < 400  # the 512 MiB bomb was not read whole (see above)
 
 
 def test_session_check_sends_the_cookie_only_to_hosts_the_source_names(

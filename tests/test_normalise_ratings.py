@@ -50,6 +50,14 @@ D = Decimal
         ("4.9", D("5"), D("0.9800"), D("4.9"), D("5")),
         ("4.666", D("5"), D("0.9332"), D("4.666"), D("5")),
         ("2/3", None, D("0.6667"), D("2"), D("3")),
+        # A value that states its scale is read by what it states, whatever the source's
+        # default: "Trust 94%" on a market whose bare numbers are out of 5.
+        ("Trust 94%", D("5"), D("0.9400"), D("94"), D("100")),
+        ("4.8/5", D("100"), D("0.9600"), D("4.8"), D("5")),
+        ("★★★★☆", D("10"), D("0.8000"), D("4"), D("5")),
+        ("4 из 5", None, D("0.8000"), D("4"), D("5")),
+        ("4,5 sur 5", None, D("0.9000"), D("4.5"), D("5")),
+        ("8", D("10"), D("0.8000"), D("8"), D("10")),
     ],
 )
 def test_parse_rating(
@@ -135,3 +143,18 @@ def test_parse_count_fails(text: str, reason: str) -> None:
     with pytest.raises(RatingError, match=reason) as info:
         parse_count(text)
     assert info.value.text == text
+
+
+def test_each_rating_field_has_its_own_default_scale() -> None:
+    """Vendors as a bare trust percentage, reviews as a bare number out of 5."""
+    from datetime import UTC, datetime
+
+    from crawler.sources.model import NormaliseHints
+    from pipelines.entities import Reader
+
+    hints = NormaliseHints(rating_scale={"vendor": 100, "feedback": 5})
+    reader = Reader(hints, datetime(2026, 3, 1, tzinfo=UTC))
+    vendor, review = reader.rating("rating", "94"), reader.rating("feedback[0].rating", "4")
+    assert vendor is not None and (vendor.value, vendor.scale) == (D("0.9400"), D(100))
+    assert review is not None and (review.value, review.scale) == (D("0.8000"), D(5))
+    assert NormaliseHints(rating_scale=5).scale_for("vendor") == 5

@@ -278,6 +278,13 @@ class SourceTor(_Strict):
     down_after: int = Field(default=25, ge=1)
 
 
+class RatingScales(_Strict):
+    """The scale a bare rating number is on, per field: vendors and reviews often differ."""
+
+    vendor: float | None = Field(default=None, gt=0)
+    feedback: float | None = Field(default=None, gt=0)
+
+
 class NormaliseHints(_Strict):
     """What the normalisers cannot guess from one string."""
 
@@ -285,7 +292,15 @@ class NormaliseHints(_Strict):
     decimal_separator: Literal[".", ","] | None = None
     date_order: Literal["DMY", "MDY", "YMD"] | None = None
     languages: list[str] = Field(default_factory=lambda: ["en"])
-    rating_scale: float | None = None
+    #: one scale for every rating field, or one per field (`{vendor: 100, feedback: 5}`);
+    #: a rating that states its scale ("94%", "4.8/5", "★★★★☆") is read by what it states
+    rating_scale: float | RatingScales | None = None
+
+    def scale_for(self, field: str) -> float | None:
+        """The default scale of `field` (`vendor` or `feedback`)."""
+        if isinstance(self.rating_scale, RatingScales):
+            return getattr(self.rating_scale, field)  # type: ignore[no-any-return]
+        return self.rating_scale
 
 
 class Source(_Strict):

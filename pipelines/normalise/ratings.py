@@ -13,12 +13,18 @@ _PLACES = Decimal("0.0001")
 _FULL_STARS = "★⭐🌟"
 _EMPTY_STARS = "☆"
 _NUM = r"\d+(?:[.,]\d+)?"
-# Tried in order; each names the raw value and, where shown, the scale.
-_PATTERNS: list[tuple[re.Pattern[str], Decimal | None]] = [
-    (re.compile(rf"(?P<raw>{_NUM})\s*(?:/|out of|of|von|aus)\s*(?P<scale>{_NUM})", re.I), None),
-    (re.compile(rf"(?P<raw>{_NUM})\s*%"), Decimal(100)),
-    (re.compile(rf"(?P<raw>{_NUM})\s*(?:stars?|sterne?|[{_FULL_STARS}])", re.I), Decimal(5)),
-    (re.compile(rf"[{_FULL_STARS}]\s*(?P<raw>{_NUM})"), Decimal(5)),
+# Tried in order; each names the raw value and, where shown, the scale. The third item
+# says whether a source's default scale may replace the implied one: a percentage is out
+# of 100 whatever the source says, "4.5 stars" is out of 5 unless the source says 10.
+_PATTERNS: list[tuple[re.Pattern[str], Decimal | None, bool]] = [
+    (
+        re.compile(rf"(?P<raw>{_NUM})\s*(?:/|out of|of|von|aus|из|sur)\s*(?P<scale>{_NUM})", re.I),
+        None,
+        False,
+    ),
+    (re.compile(rf"(?P<raw>{_NUM})\s*%"), Decimal(100), False),
+    (re.compile(rf"(?P<raw>{_NUM})\s*(?:stars?|sterne?|[{_FULL_STARS}])", re.I), Decimal(5), True),
+    (re.compile(rf"[{_FULL_STARS}]\s*(?P<raw>{_NUM})"), Decimal(5), True),
 ]
 _STAR_RUN = re.compile(rf"[{_FULL_STARS}{_EMPTY_STARS}½⯪]+")
 _BARE = re.compile(rf"(?<![\d.,])(?P<raw>{_NUM})(?![\d.,])")
@@ -42,24 +48,31 @@ class Rating:
 def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
     """Read a rating and put it on 0–1 so markets with different scales compare.
 
-    ``x/y``, ``x out of y`` and ``x von y`` carry their own scale; percentages are out of 100;
-    a number next to a star is out of 5 unless ``scale`` says otherwise; a run of star glyphs
-    counts filled (★, ⭐; ½ as a half) out of all. A bare number needs ``scale``.
+    ``x/y``, ``x out of y``, ``x von y``, ``x sur y`` and ``x из y`` carry their own scale, and
+    percentages are out of 100, whatever ``scale`` says: a value that states its scale is
+    read by what it states. A number next to a star is out of 5 unless ``scale`` says
+    otherwise; a run of star glyphs counts filled (★, ⭐; ½ as a half) out of all. A bare
+    number needs ``scale``.
     A minus sign, exponent notation or a scale above 100 raises ``RatingError``.
 
     >>> parse_rating("4.87/5").value, parse_rating("98.5 %").value
     (Decimal('0.9740'), Decimal('0.9850'))
     >>> parse_rating("★★★★☆").raw
     Decimal('4')
+    >>> parse_rating("Trust 94%", scale=Decimal(5)).value
+    Decimal('0.9400')
     """
-    for pattern, implied in _PATTERNS:
+    for pattern, implied, overridable in _PATTERNS:
         match = pattern.search(text)
         if match:
             for group in match.groupdict():
                 _check(text, match.span(group))
             raw = _decimal(match.group("raw"))
             shown = match.groupdict().get("scale")
-            chosen = _decimal(shown) if shown else (scale or implied)
+            if shown:
+                chosen: Decimal | None = _decimal(shown)
+            else:
+                chosen = (scale or implied) if overridable else implied
             return _rating(raw, chosen, text)
     stars = _STAR_RUN.search(text)
     if stars:
@@ -67,7 +80,8 @@ def parse_rating(text: str, *, scale: Decimal | None = None) -> Rating:
         halves = sum(ch in "½⯪" for ch in run)
         raw = Decimal(sum(ch in _FULL_STARS for ch in run))
         raw += Decimal("0.5") * halves if halves else 0
-        return _rating(raw, scale or Decimal(len(run)), text)
+        stated = any(ch in _EMPTY_STARS or ch in "½⯪" for ch in run)  # "★★★★☆" is out of 5
+        return _rating(raw, Decimal(len(run)) if stated else (scale or Decimal(len(run))), text)
     bare = _BARE.search(text)
     if bare is None:
         raise RatingError(text, "no rating")
