@@ -6,10 +6,12 @@ raw text with the reason, and the problem is reported so the run records it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from crawler.sources.model import SHIPS_FROM
 from pipelines.normalise import (
     NormaliseError,
     Price,
@@ -53,13 +55,17 @@ class Reader:
         return None
 
     def rating(self, name: str, raw: str | None) -> Rating | None:
-        """A rating on the source's scale for its field when the text shows none ("4.8")."""
+        """A rating on the source's scale for its field when the text shows none ("4.8");
+        a word the source maps ("Positive": "5/5") is read as what it maps to."""
         scale = self.hints.scale_for("feedback" if name.startswith("feedback") else "vendor")
-        return self.attempt(  # type: ignore[no-any-return]
-            name,
-            raw,
-            lambda t: parse_rating(t, scale=None if scale is None else Decimal(str(scale))),
-        )
+        decimal_scale = None if scale is None else Decimal(str(scale))
+
+        def read(text: str) -> Rating:
+            mapped = self.hints.values.ratings.get(" ".join(text.lower().split()))
+            rating = parse_rating(mapped or text, scale=decimal_scale)
+            return replace(rating, text=text) if mapped else rating
+
+        return self.attempt(name, raw, read)  # type: ignore[no-any-return]
 
     def text(self, raw: Any) -> str | None:
         return raw.strip() if isinstance(raw, str) and raw.strip() else None
@@ -79,9 +85,16 @@ class Reader:
         return {"amount": parsed.amount, "currency": parsed.currency, "text": parsed.text}
 
     def quantity(self, name: str, raw: str | None) -> tuple[dict[str, Any] | None, Any]:
-        parsed = self.attempt(
-            name, raw, lambda t: parse_quantity(t, decimal_separator=self.hints.decimal_separator)
-        )
+        """A quantity; the source's own unit words ("1 copy", "5 шт") read as their unit,
+        the text stored as shown."""
+        units = self.hints.values.units
+
+        def read(text: str) -> Any:
+            for word, unit in units.items():
+                text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", unit, text, flags=re.I)
+            return parse_quantity(text, decimal_separator=self.hints.decimal_separator)
+
+        parsed = self.attempt(name, raw, read)
         if parsed is None:
             return ({"text": raw, "error": "unreadable"} if raw else None), None
         value = {"amount": parsed.amount, "unit": parsed.unit, "count": parsed.count, "text": raw}
@@ -103,19 +116,33 @@ class Reader:
         return {"earliest": parsed.earliest, "latest": parsed.latest, "text": raw}
 
     def shipping(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Ships-from and ships-to; a destination the source maps to `@ships_from`
+        ("Domestic") is the listing's own ships-from country."""
         ships_from = self.text(fields.get("ships_from"))
         ships_to = self.text(fields.get("ships_to"))
-        return {
-            "ships_from": self.attempt(
-                "ships_from", ships_from, lambda t: parse_country(t, self.hints.languages)
-            ),
-            "ships_from_text": ships_from,
-            "ships_to": list(
-                self.attempt(
-                    "ships_to", ships_to, lambda t: parse_countries(t, self.hints.languages)
+        languages, words = self.hints.languages, self.hints.values.countries
+        origin = self.attempt(
+            "ships_from", ships_from, lambda t: parse_country(t, languages, words)
+        )
+        if origin == SHIPS_FROM:
+            self.problems.append(f"field ships_from: {ships_from!r} names no country of its own")
+            origin = None
+        destinations = []
+        for code in (
+            self.attempt("ships_to", ships_to, lambda t: parse_countries(t, languages, words)) or ()
+        ):
+            if code != SHIPS_FROM:
+                destinations.append(code)
+            elif origin is not None:
+                destinations.append(origin)
+            else:
+                self.problems.append(
+                    f"field ships_to: {ships_to!r} means the ships-from country, which is unknown"
                 )
-                or []
-            ),
+        return {
+            "ships_from": origin,
+            "ships_from_text": ships_from,
+            "ships_to": list(dict.fromkeys(destinations)),
             "ships_to_text": ships_to,
         }
 

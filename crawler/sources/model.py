@@ -285,6 +285,50 @@ class RatingScales(_Strict):
     feedback: float | None = Field(default=None, gt=0)
 
 
+SHIPS_FROM = "@ships_from"  # a destination that means the listing's own ships-from country
+UNITS: frozenset[str] = frozenset({"g", "mg", "kg", "oz", "lb", "ml", "l", "ug", "unit"})
+
+
+class ValueMaps(_Strict):
+    """A market's own words for values the normalisers read, mapped to what they mean.
+
+    The page's text is stored exactly as shown; the mapped meaning is what gets normalised.
+    Keys are matched whole and case-insensitively: a country (or list item) "Domestic",
+    a unit word "copy", a rating "Positive".
+    """
+
+    #: to an ISO 3166-1 alpha-2 code, `*` (worldwide), `EU`, or `@ships_from` (the
+    #: listing's own ships-from country: "Domestic")
+    countries: dict[str, str] = Field(default_factory=dict)
+    #: a unit word to one of g, mg, kg, oz, lb, ml, l, ug, unit ("copy", "шт")
+    units: dict[str, str] = Field(default_factory=dict)
+    #: a rating word to a rating the normalisers read ("Positive": "5/5", "Trust 94": "94%")
+    ratings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("countries")
+    @classmethod
+    def _country_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        for word, code in value.items():
+            if code not in ("*", "EU", SHIPS_FROM) and not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(
+                    f"{word!r}: {code!r} is not an ISO alpha-2 code, '*', 'EU' or {SHIPS_FROM!r}"
+                )
+        return {" ".join(w.lower().split()): c for w, c in value.items()}
+
+    @field_validator("units")
+    @classmethod
+    def _unit_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for word, unit in value.items():
+            if unit not in UNITS:
+                raise ValueError(f"{word!r}: {unit!r} is not one of {sorted(UNITS)}")
+        return value
+
+    @field_validator("ratings")
+    @classmethod
+    def _folded(cls, value: dict[str, str]) -> dict[str, str]:
+        return {" ".join(w.lower().split()): r for w, r in value.items()}
+
+
 class NormaliseHints(_Strict):
     """What the normalisers cannot guess from one string."""
 
@@ -295,6 +339,7 @@ class NormaliseHints(_Strict):
     #: one scale for every rating field, or one per field (`{vendor: 100, feedback: 5}`);
     #: a rating that states its scale ("94%", "4.8/5", "★★★★☆") is read by what it states
     rating_scale: float | RatingScales | None = None
+    values: ValueMaps = Field(default_factory=ValueMaps)
 
     def scale_for(self, field: str) -> float | None:
         """The default scale of `field` (`vendor` or `feedback`)."""

@@ -12,7 +12,7 @@ import pycountry
 from pipelines.normalise.errors import CountryError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 WORLDWIDE = "*"
 EUROPE = "EU"  # a region, not a country: ISO reserves "EU" for the European Union
@@ -27,7 +27,7 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["u.s.a.", "u.s.", "america", "the us", "the usa", "usa", "amerika",
                      "etats-unis"], "US"),
     **dict.fromkeys(["holland", "the netherlands", "hollande"], "NL"),
-    **dict.fromkeys(["russia", "russland", "russie"], "RU"),
+    **dict.fromkeys(["russia", "russland", "russie", "россия"], "RU"),
     **dict.fromkeys(["turkey", "türkei", "turquie"], "TR"),
     **dict.fromkeys(["ivory coast", "elfenbeinküste", "côte d'ivoire"], "CI"),
     **dict.fromkeys(["south korea", "korea", "corée du sud"], "KR"),
@@ -45,7 +45,9 @@ _CONJUNCTIONS = re.compile(r"\s+(?:and|und|&)\s+|\s*&\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*[\w ]{1,30}:\s*")
 
 
-def parse_country(text: str, languages: Sequence[str] = ()) -> str:
+def parse_country(
+    text: str, languages: Sequence[str] = (), extra: Mapping[str, str] | None = None
+) -> str:
     """One country name, code or alias to ISO 3166-1 alpha-2.
 
     Returns ``"*"`` for worldwide and ``"EU"`` for Europe / the EU (a region, kept because
@@ -56,39 +58,42 @@ def parse_country(text: str, languages: Sequence[str] = ()) -> str:
     >>> parse_country("Германия", languages=["ru"]), parse_country("Países Bajos", ["es"])
     ('DE', 'NL')
     """
-    code = _lookup(text, languages)
+    code = _lookup(text, languages, extra)
     if code is None:
         raise CountryError(text, "unknown country", name=text.strip())
     return code
 
 
-def parse_countries(text: str, languages: Sequence[str] = ()) -> tuple[str, ...]:
+def parse_countries(
+    text: str, languages: Sequence[str] = (), extra: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     """A list of countries ("Germany, Netherlands / UK and USA") to alpha-2 codes.
 
     Order is kept and duplicates dropped. Names that contain "and" ("Bosnia and
     Herzegovina") and pycountry's comma names ("Korea, Republic of") are tried whole first.
     A leading label ("Ships to:") is ignored. An unknown name raises ``CountryError`` with
-    that name in ``.name``.
+    that name in ``.name``. ``extra`` holds a source's own words (lower-cased), tried first:
+    ``{"domestic": "@ships_from", "eu only": "EU"}``.
 
     >>> parse_countries("Ships to: Germany, Holland & UK")
     ('DE', 'NL', 'GB')
     """
-    body = _LABEL.sub("", text, count=1) if _lookup(text, languages) is None else text
-    whole = _lookup(body, languages)
+    body = _LABEL.sub("", text, count=1) if _lookup(text, languages, extra) is None else text
+    whole = _lookup(body, languages, extra)
     if whole is not None:
         return (whole,)
     codes: list[str] = []
     for piece in _SEPARATORS.split(body):
         if not piece.strip():
             continue
-        code = _lookup(piece, languages)
+        code = _lookup(piece, languages, extra)
         if code is not None:
             codes.append(code)
             continue
         for name in _CONJUNCTIONS.split(piece):
             if not name.strip():
                 continue
-            code = _lookup(name, languages)
+            code = _lookup(name, languages, extra)
             if code is None:
                 raise CountryError(text, f"unknown country {name.strip()!r}", name=name.strip())
             codes.append(code)
@@ -97,10 +102,14 @@ def parse_countries(text: str, languages: Sequence[str] = ()) -> tuple[str, ...]
     return tuple(dict.fromkeys(codes))
 
 
-def _lookup(name: str, languages: Sequence[str] = ()) -> str | None:
+def _lookup(
+    name: str, languages: Sequence[str] = (), extra: Mapping[str, str] | None = None
+) -> str | None:
     key = " ".join(name.replace("\u00a0", " ").split()).strip(" .").lower()
     if not key:
         return None
+    if extra and key in extra:
+        return extra[key]
     if key in ALIASES:
         return ALIASES[key]
     try:
