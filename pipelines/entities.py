@@ -21,6 +21,7 @@ from pipelines.normalise import (
     parse_countries,
     parse_country,
     parse_date,
+    parse_flag,
     parse_price,
     parse_quantity,
     parse_rating,
@@ -29,7 +30,7 @@ from pipelines.normalise import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from crawler.sources.model import NormaliseHints
@@ -66,6 +67,12 @@ class Reader:
             return replace(rating, text=text) if mapped else rating
 
         return self.attempt(name, raw, read)  # type: ignore[no-any-return]
+
+    def flag(self, name: str, raw: str | None) -> bool | None:
+        """A yes/no fact ("In stock", "FE: not allowed"), with the source's own words."""
+        return self.attempt(  # type: ignore[no-any-return]
+            name, raw, lambda t: parse_flag(t, self.hints.values.flags)
+        )
 
     def text(self, raw: Any) -> str | None:
         return raw.strip() if isinstance(raw, str) and raw.strip() else None
@@ -157,7 +164,9 @@ def _price_per_unit(price: dict[str, Any] | None, quantity: Any) -> dict[str, An
     return {"amount": per_unit, "currency": price["currency"], "unit": unit}
 
 
-def listing_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+def listing_record(
+    reader: Reader, fields: Mapping[str, Any], extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """The versioned content of a listing (feedback is kept apart: it only accumulates)."""
     price = reader.price("price", reader.text(fields.get("price")))
     quantity, parsed_quantity = reader.quantity("quantity", reader.text(fields.get("quantity")))
@@ -185,7 +194,57 @@ def listing_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
         "price_per_unit": _price_per_unit(price, parsed_quantity),
         "tiers": tiers,
         **reader.shipping(fields),
+        **_listing_facts(reader, fields),
+        **_extra(reader, fields, extra),
     }
+
+
+def _listing_facts(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional facts a listing may show, each only where the source reads it: a
+    source that does not changes no stored content (and so makes no new version)."""
+    facts: dict[str, Any] = {}
+    for name in ("listed", "updated"):
+        if name in fields:
+            facts[name] = reader.date(name, reader.text(fields.get(name)))
+    if "availability" in fields:
+        text = reader.text(fields.get("availability"))
+        facts["in_stock"] = reader.flag("availability", text)
+        facts["availability_text"] = text
+    if "sales" in fields:
+        text = reader.text(fields.get("sales"))
+        facts["sales"] = reader.attempt("sales", text, parse_count)
+        facts["sales_text"] = text
+    for name in ("escrow", "finalize_early"):
+        if name in fields:
+            text = reader.text(fields.get(name))
+            facts[name] = reader.flag(name, text)
+            facts[f"{name}_text"] = text
+    if "shipping_options" in fields:
+        facts["shipping_options"] = [
+            {
+                "name": reader.text(option.get("name")),
+                "price": reader.price(
+                    f"shipping_options[{index}].price", reader.text(option.get("price"))
+                ),
+            }
+            for index, option in enumerate(fields.get("shipping_options") or [])
+        ]
+    return facts
+
+
+def _extra(reader: Reader, fields: Mapping[str, Any], extra: Sequence[str]) -> dict[str, Any]:
+    """A source's own fields (`extra_fields`), kept as the text shown."""
+    if not extra:
+        return {}
+    kept: dict[str, Any] = {}
+    for name in extra:
+        value = fields.get(name)
+        kept[name] = (
+            [v for v in (reader.text(x) for x in value) if v]
+            if isinstance(value, list)
+            else reader.text(value)
+        )
+    return {"extra": kept}
 
 
 def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -212,7 +271,9 @@ def feedback_records(reader: Reader, fields: Mapping[str, Any]) -> list[dict[str
     return entries
 
 
-def vendor_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+def vendor_record(
+    reader: Reader, fields: Mapping[str, Any], extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """The versioned content of a vendor profile."""
     rating_text = reader.text(fields.get("rating"))
     rating = reader.rating("rating", rating_text)
@@ -233,4 +294,24 @@ def vendor_record(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
         "pgp_fingerprint": reader.attempt("pgp_key", key_text, pgp_fingerprint),
         "pgp_key": key_text,
         **reader.shipping(fields),
+        **_vendor_facts(reader, fields),
+        **_extra(reader, fields, extra),
     }
+
+
+def _vendor_facts(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Level, badges and sales where the source reads them (see `_listing_facts`)."""
+    facts: dict[str, Any] = {}
+    if "level" in fields:
+        text = reader.text(fields.get("level"))
+        number = re.search(r"\d+", text or "")
+        facts["level"] = {"value": int(number.group()) if number else None, "text": text}
+    if "badges" in fields:
+        value = fields.get("badges")
+        badges = value if isinstance(value, list) else [value]
+        facts["badges"] = [b for b in (reader.text(x) for x in badges) if b]
+    if "sales" in fields:
+        text = reader.text(fields.get("sales"))
+        facts["sales"] = reader.attempt("sales", text, parse_count)
+        facts["sales_text"] = text
+    return facts

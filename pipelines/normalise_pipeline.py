@@ -82,14 +82,16 @@ def normalise_page(item: PageItem, source: Source) -> None:
     elif item.state == "listing":
         key = reader.text(fields.get("listing_id"))
         if key:
-            item.records.append(("listing", key, listing_record(reader, fields)))
+            extra = source.pages["listing"].extra_fields
+            item.records.append(("listing", key, listing_record(reader, fields, extra)))
             item.feedback = feedback_records(reader, fields)
         else:
             reader.problems.append("no listing id on a listing page")
     elif item.state == "vendor":
         key = reader.text(fields.get("vendor_id"))
         if key:
-            item.records.append(("vendor", key, vendor_record(reader, fields)))
+            extra = source.pages["vendor"].extra_fields
+            item.records.append(("vendor", key, vendor_record(reader, fields, extra)))
         else:
             reader.problems.append("no vendor id on a vendor page")
     item.problems.extend(reader.problems)

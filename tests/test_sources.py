@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crawler.sources.fields import FIELDS
 from crawler.sources.loader import DEFAULT_SOURCES_DIR, SourceConfigError, load_source
 
 DEMO = yaml.safe_load((DEFAULT_SOURCES_DIR / "demo.yaml").read_text(encoding="utf-8"))
@@ -124,11 +125,23 @@ def test_every_misspelt_field_is_named_at_once(tmp_path: Path) -> None:
         load_source(str(path))
     assert caught.value.problems == [
         "key pages.listing.fields.ship_from: unknown listing page field 'ship_from'; did you "
-        "mean 'ships_from'? expected one of ['category_path', 'description', 'listing_id', "
-        "'price', 'quantity', 'ships_from', 'ships_to', 'title', 'vendor_id']",
+        f"mean 'ships_from'? expected one of {sorted(FIELDS['listing'])}",
         "key pages.vendor.fields.shipsto: unknown vendor page field 'shipsto'; did you mean "
-        "'ships_to'? expected one of ['bio', 'feedback_count', 'joined', 'name', 'pgp_key', "
-        "'rating', 'ships_from', 'ships_to', 'vendor_id']",
+        f"'ships_to'? expected one of {sorted(FIELDS['vendor'])}",
+    ]
+
+
+def test_a_sources_own_fields_are_declared_not_guessed(tmp_path: Path) -> None:
+    """`extra_fields` names what the source keeps beyond the known fields; the rest of its
+    field names are still checked."""
+    data = _edited()
+    listing = data["pages"]["listing"]
+    listing["fields"]["shipping_note"] = {"css": "p.note::text"}
+    with pytest.raises(SourceConfigError, match="unknown listing page field 'shipping_note'"):
+        load_source(str(_write(tmp_path, data)))
+    listing["extra_fields"] = ["shipping_note"]
+    assert load_source(str(_write(tmp_path, data))).pages["listing"].extra_fields == [
+        "shipping_note"
     ]
 
 

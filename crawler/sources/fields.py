@@ -26,6 +26,13 @@ FIELDS: Mapping[str, frozenset[str]] = {
             "quantity",
             "ships_from",
             "ships_to",
+            # optional facts real markets show; a record has them only if the source reads them
+            "listed",
+            "updated",
+            "availability",
+            "sales",
+            "escrow",
+            "finalize_early",
         }
     ),
     "vendor": frozenset(
@@ -39,6 +46,9 @@ FIELDS: Mapping[str, frozenset[str]] = {
             "ships_to",
             "bio",
             "pgp_key",
+            "level",
+            "badges",
+            "sales",
         }
     ),
 }
@@ -49,6 +59,7 @@ LISTS: Mapping[str, Mapping[str, frozenset[str]]] = {
     "listing": {
         "tiers": frozenset({"quantity", "price"}),
         "feedback": frozenset({"rating", "buyer", "date", "text"}),
+        "shipping_options": frozenset({"name", "price"}),
     },
     "vendor": {},
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -161,6 +161,9 @@ class PageBlueprint(_Strict):
     #: the rest is cut and recorded as a problem, so a hostile page cannot make a record
     #: over MongoDB's 16 MB document limit
     max_list_items: int = Field(default=500, ge=1)
+    #: the source's own fields, beyond those the normalisers read: extracted under
+    #: `fields` like any other, kept as the text shown (`extra.<name>`), versioned, exported
+    extra_fields: list[str] = Field(default_factory=list)
 
     @field_validator("url_regex")
     @classmethod
@@ -304,6 +307,8 @@ class ValueMaps(_Strict):
     units: dict[str, str] = Field(default_factory=dict)
     #: a rating word to a rating the normalisers read ("Positive": "5/5", "Trust 94": "94%")
     ratings: dict[str, str] = Field(default_factory=dict)
+    #: a yes/no word to true or false ("FE": true, "Escrow only": false)
+    flags: dict[str, bool] = Field(default_factory=dict)
 
     @field_validator("countries")
     @classmethod
@@ -323,9 +328,9 @@ class ValueMaps(_Strict):
                 raise ValueError(f"{word!r}: {unit!r} is not one of {sorted(UNITS)}")
         return value
 
-    @field_validator("ratings")
+    @field_validator("ratings", "flags")
     @classmethod
-    def _folded(cls, value: dict[str, str]) -> dict[str, str]:
+    def _folded(cls, value: dict[str, Any]) -> dict[str, Any]:
         return {" ".join(w.lower().split()): r for w, r in value.items()}
 
 
@@ -383,7 +388,9 @@ class Source(_Strict):
             ((kind, *key), text)
             for kind, blueprint in value.items()
             for key, text in unknown_names(
-                kind, blueprint.fields, {n: r.fields for n, r in blueprint.lists.items()}
+                kind,
+                {n: r for n, r in blueprint.fields.items() if n not in blueprint.extra_fields},
+                {n: r.fields for n, r in blueprint.lists.items()},
             )
         ]
         if problems:

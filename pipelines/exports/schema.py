@@ -69,6 +69,23 @@ TABLES: dict[str, list[tuple[str, ColumnType]]] = {
         ("ships_from_text", "string"),
         ("ships_to", "string"),  # ";"-joined ISO codes, "*" for worldwide
         ("ships_to_text", "string"),
+        # optional facts: null where the source does not read them
+        ("listed_earliest", "timestamp"),
+        ("listed_latest", "timestamp"),
+        ("listed_text", "string"),
+        ("updated_earliest", "timestamp"),
+        ("updated_latest", "timestamp"),
+        ("updated_text", "string"),
+        ("in_stock", "bool"),
+        ("availability_text", "string"),
+        ("sales", "int"),
+        ("sales_text", "string"),
+        ("escrow", "bool"),
+        ("escrow_text", "string"),
+        ("finalize_early", "bool"),
+        ("finalize_early_text", "string"),
+        ("shipping_options_json", "string"),
+        ("extra_json", "string"),  # the source's own fields, as shown
         *PROVENANCE,
     ],
     "vendors": [
@@ -90,6 +107,12 @@ TABLES: dict[str, list[tuple[str, ColumnType]]] = {
         ("ships_to", "string"),
         ("bio", "string"),
         ("pgp_fingerprint", "string"),
+        ("level", "int"),
+        ("level_text", "string"),
+        ("badges", "string"),  # ";"-joined
+        ("sales", "int"),
+        ("sales_text", "string"),
+        ("extra_json", "string"),
         *PROVENANCE,
     ],
     "feedback": [

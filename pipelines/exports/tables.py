@@ -86,6 +86,16 @@ def _entity(run: Mapping[str, Any], entity: Mapping[str, Any]) -> Row:
     }
 
 
+def _dated(name: str, value: Any) -> Row:
+    """`<name>_earliest`, `_latest`, `_text` of a date interval (all null when absent)."""
+    value = value or {}
+    return {f"{name}_{part}": value.get(part) for part in ("earliest", "latest", "text")}
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(jsonable(value), sort_keys=True)
+
+
 def _joined(value: Any, sep: str) -> str | None:
     if isinstance(value, list):
         return sep.join(str(v) for v in value)
@@ -148,6 +158,18 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
             "ships_from_text": content.get("ships_from_text"),
             "ships_to": _joined(content.get("ships_to"), ";"),
             "ships_to_text": content.get("ships_to_text"),
+            **_dated("listed", content.get("listed")),
+            **_dated("updated", content.get("updated")),
+            "in_stock": content.get("in_stock"),
+            "availability_text": content.get("availability_text"),
+            "sales": content.get("sales"),
+            "sales_text": content.get("sales_text"),
+            "escrow": content.get("escrow"),
+            "escrow_text": content.get("escrow_text"),
+            "finalize_early": content.get("finalize_early"),
+            "finalize_early_text": content.get("finalize_early_text"),
+            "shipping_options_json": _json(content.get("shipping_options")),
+            "extra_json": _json(content.get("extra")),
         }
 
 
@@ -170,6 +192,12 @@ def vendor_rows(db: Database, run: Mapping[str, Any], parser: str | None = None)
             "ships_to": _joined(content.get("ships_to"), ";"),
             "bio": content.get("bio"),
             "pgp_fingerprint": content.get("pgp_fingerprint"),
+            "level": (content.get("level") or {}).get("value"),
+            "level_text": (content.get("level") or {}).get("text"),
+            "badges": _joined(content.get("badges"), ";"),
+            "sales": content.get("sales"),
+            "sales_text": content.get("sales_text"),
+            "extra_json": _json(content.get("extra")),
         }
 
 

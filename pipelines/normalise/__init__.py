@@ -7,12 +7,14 @@ from pipelines.normalise.dates import DateInterval, parse_date
 from pipelines.normalise.errors import (
     CountryError,
     DateError,
+    FlagError,
     NormaliseError,
     PgpError,
     PriceError,
     QuantityError,
     RatingError,
 )
+from pipelines.normalise.flags import parse_flag
 from pipelines.normalise.pgp import pgp_fingerprint
 from pipelines.normalise.prices import Price, Rate, UsdValue, parse_price, parse_rate, to_usd
 from pipelines.normalise.quantities import Quantity, parse_quantity, price_per_unit
@@ -23,6 +25,7 @@ __all__ = [
     "CountryError",
     "DateError",
     "DateInterval",
+    "FlagError",
     "NormaliseError",
     "PgpError",
     "Price",
@@ -39,6 +42,7 @@ __all__ = [
     "parse_countries",
     "parse_country",
     "parse_date",
+    "parse_flag",
     "parse_price",
     "parse_quantity",
     "parse_rate",

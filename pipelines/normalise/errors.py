@@ -57,3 +57,7 @@ class RatingError(NormaliseError):
 
 class PgpError(NormaliseError):
     """An armoured PGP public key could not be found or parsed."""
+
+
+class FlagError(NormaliseError):
+    """A yes/no field whose text says neither."""
