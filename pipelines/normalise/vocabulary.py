@@ -18,6 +18,7 @@ import pycountry
 from pipelines.normalise.countries import ALIASES, EUROPE, WORLDWIDE
 from pipelines.normalise.currencies import AMOUNT_CAPS, CRYPTO_ALIASES, FIAT_SYMBOLS
 from pipelines.normalise.dates import MAX_AGE, MAX_AHEAD, RELATIVE
+from pipelines.normalise.flags import FLAG_WORDS
 from pipelines.normalise.quantities import GRAMS_PER, QUANTITY_CAP, UNIT_ALIASES
 from pipelines.normalise.ratings import COUNT_CAP, SCALE_CAP
 
@@ -59,8 +60,9 @@ def vocabulary_markdown() -> str:
         "Generated from the normalisers' own tables by `darkarchive normalisers`; do not edit",
         "by hand. Matching ignores case. The raw text is always stored beside the value read.",
         "A source adds its market's own words in `normalise.values`: `countries` (to a code,",
-        "`*`, `EU`, or `@ships_from` for \"Domestic\"), `units` (\"copy\": `unit`) and `ratings`",
-        "(\"Positive\": `5/5`); the page's text is still stored exactly as shown.",
+        '`*`, `EU`, or `@ships_from` for "Domestic"), `units` ("copy": `unit`), `ratings`',
+        '("Positive": `5/5`) and `flags` ("100% escrow": true); the page\'s text is still',
+        "stored exactly as shown.",
         "",
         "## Currencies (`pipelines/normalise/currencies.py`)",
         "",
@@ -91,6 +93,14 @@ def vocabulary_markdown() -> str:
         "number needs the source's `normalise.rating_scale`. Values are stored as read and on",
         f"0–1. Scales above {SCALE_CAP:.0f} and counts above {COUNT_CAP:,.0f} are problems;",
         "counts read `1,234`, `1.2k`, `3M`.",
+        "",
+        "## Yes/no facts (`pipelines/normalise/flags.py`)",
+        "",
+        "Availability, escrow and finalize early are read from words, the longest match first",
+        "(so `not available` is never `available`):",
+        "",
+        f"- yes: {_words(w for w, v in FLAG_WORDS.items() if v)}",
+        f"- no: {_words(w for w, v in FLAG_WORDS.items() if not v)}",
         "",
         "## Countries (`pipelines/normalise/countries.py`)",
         "",
