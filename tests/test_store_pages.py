@@ -90,3 +90,8 @@ def test_pages_indexed_for_reparse_by_date(archive: Archive, db: Database) -> No
     keys = [tuple(ix["key"]) for ix in db.pages.list_indexes()]
     assert ("source", "fetched_at") in keys
     assert ("run", "url") in keys
+
+
+def test_body_heads_indexed_by_source(archive: Archive, db: Database) -> None:
+    keys = [tuple(ix["key"]) for ix in db.body_heads.list_indexes()]
+    assert ("source",) in keys, "a crawl reads its source's newest bodies in one indexed scan"

@@ -7,12 +7,24 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import zstandard
 from bson.binary import Binary
-from pymongo import InsertOne, ReplaceOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 
+from pipelines.store.bodies import (
+    DELTA,
+    FULL,
+    MAX_COMPRESSED,
+    ZSTD_LEVEL,
+    BodyCorrupt,
+    compress_delta,
+    full_document,
+    full_every_from_env,
+    load_bodies,
+    load_body,
+    stored_body,
+)
 from pipelines.store.codec import sha256_text, utc_ms
-from pipelines.store.schema import BODIES, PAGES
+from pipelines.store.schema import BODIES, BODY_HEADS, PAGES
 from pipelines.store.writes import bulk_ignoring_duplicates
 
 if TYPE_CHECKING:
@@ -24,16 +36,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["MAX_COMPRESSED", "ZSTD_LEVEL", "PageWriter", "load_bodies", "load_body"]
+
 # Headers that carry session secrets: the archive is shared with researchers, never store them.
 SECRET_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
-# Keep a body document well under MongoDB's 16 MB limit.
-MAX_COMPRESSED = 15 * 1024 * 1024
-ZSTD_LEVEL = 10
 
 
 def page_id(run_id: str, url: str) -> str:
     """Deterministic page id, so a replayed response overwrites instead of duplicating."""
     return f"{run_id}:{sha256_text(url)[:32]}"
+
+
+def head_id(source: str, url: str) -> str:
+    """The `body_heads` id of a URL of a source: which body is its newest."""
+    return f"{source}:{sha256_text(url)[:32]}"
 
 
 def clean_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -52,21 +68,38 @@ class PageWriter:
     a bulk insert runs at thousands of documents a second (notes/mongodb-store.md). The
     archive flushes before it writes anything that cites a page (versions, feedback) and
     when the run closes, so provenance never points at a page that is not stored.
+
+    A new body is stored whole; the URL's previous body is then re-encoded as a delta
+    against it (pipelines/store/bodies.py), with a full copy kept every `full_every`
+    versions. Which body is a URL's newest is kept in `body_heads`, read once per source.
     """
 
-    def __init__(self, db: Database, flush_every: int = 200, max_age: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        flush_every: int = 200,
+        max_age: float = 1.0,
+        full_every: int | None = None,
+    ) -> None:
         self.db = db
         self.flush_every = flush_every
         # A crawler killed outright loses at most this many seconds of fetched pages (a
         # resume fetches them again); everything older is in the archive.
         self.max_age = max_age
+        self.full_every = full_every if full_every is not None else full_every_from_env()
         self._bodies: dict[str, dict[str, Any]] = {}
+        self._raw: dict[str, bytes] = {}  # new bodies, until the previous ones are re-encoded
+        self._newest: dict[str, tuple[str, str]] = {}  # head id -> (source, sha256)
         self._pages: dict[str, dict[str, Any]] = {}
+        self._heads: dict[str, dict[str, str]] = {}  # source -> head id -> sha256 stored
         self._oldest = 0.0
 
     def add(self, run: RunRef, page: PageRecord) -> str | None:
         """Queue one fetched response (and its body); returns the body's sha256."""
-        digest = self._add_body(page.body) if page.body is not None else None
+        digest = None
+        if page.body is not None:
+            digest = self._add_body(page.body)
+            self._newest[head_id(run.source, page.url)] = (run.source, digest)
         doc_id = page_id(run.run_id, page.url)
         self._pages[doc_id] = {
             "_id": doc_id,
@@ -93,44 +126,118 @@ class PageWriter:
 
     def _add_body(self, body: bytes) -> str:
         digest = hashlib.sha256(body).hexdigest()
-        if digest in self._bodies:
-            return digest
-        data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
-        if len(data) > MAX_COMPRESSED:
-            raise ValueError(f"body {digest} compresses to {len(data)} bytes, over the limit")
-        self._bodies[digest] = {
-            "_id": digest,
-            "data": Binary(data),
-            "size": len(body),
-            "stored_size": len(data),
-            "compression": "zstd",
-        }
+        if digest not in self._bodies:
+            self._bodies[digest] = full_document(digest, body)
+            if self.full_every > 1:
+                self._raw[digest] = body
         return digest
 
     def flush(self) -> None:
         """Write what is queued. A body already stored (same bytes) is a duplicate to skip; a
-        page already stored is a replay of the same run and URL: the latest fetch wins."""
+        page already stored is a replay of the same run and URL: the latest fetch wins.
+
+        Order: new bodies (whole), then the previous bodies re-encoded against them, then
+        pages, then heads. A crash between any two leaves every page readable; at worst a
+        previous body stays whole.
+        """
+        moves = self._head_moves()
+        previous = self._previous_full(moves)
+        for sha, prev in previous.items():
+            new = self._bodies[moves[sha][1]]
+            new["chained"] = max(new["chained"], prev.get("chained", 0) + 1)
         bodies, pages = list(self._bodies.values()), list(self._pages.values())
-        bulk_ignoring_duplicates(self.db[BODIES], [InsertOne(b) for b in bodies])
+        _, stored = bulk_ignoring_duplicates(self.db[BODIES], [InsertOne(b) for b in bodies])
+        inserted = {b["_id"] for i, b in enumerate(bodies) if i not in stored}
+        self._reencode(previous, moves, inserted)
         _, replayed = bulk_ignoring_duplicates(self.db[PAGES], [InsertOne(p) for p in pages])
         if replayed:
             self.db[PAGES].bulk_write(
                 [ReplaceOne({"_id": pages[i]["_id"]}, pages[i]) for i in sorted(replayed)],
                 ordered=False,
             )
+        self._move_heads()
         # Cleared only once written: after a failure, `queued_urls` says what is missing.
         self._bodies.clear()
+        self._raw.clear()
+        self._newest.clear()
         self._pages.clear()
+
+    def _heads_of(self, source: str) -> dict[str, str]:
+        if source not in self._heads:
+            found = self.db[BODY_HEADS].find({"source": source}, {"sha256": 1})
+            self._heads[source] = {doc["_id"]: doc["sha256"] for doc in found}
+        return self._heads[source]
+
+    def _head_moves(self) -> dict[str, tuple[str, str]]:
+        """Previous body sha256 -> (head id, new body sha256), for new bodies of known URLs."""
+        if self.full_every <= 1:
+            return {}
+        moves: dict[str, tuple[str, str]] = {}
+        for hid, (source, sha) in self._newest.items():
+            before = self._heads_of(source).get(hid)
+            if before and before != sha and sha in self._raw and before not in self._bodies:
+                moves.setdefault(before, (hid, sha))  # a body shared by URLs moves once
+        return moves
+
+    def _previous_full(self, moves: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """The previous bodies still stored whole with room for one more delta in front."""
+        if not moves:
+            return {}
+        found = self.db[BODIES].find(
+            {"_id": {"$in": sorted(moves)}, "compression": FULL},
+        )
+        limit = self.full_every - 1
+        return {d["_id"]: d for d in found if d.get("chained", 0) < limit}
+
+    def _reencode(
+        self,
+        previous: Mapping[str, dict[str, Any]],
+        moves: Mapping[str, tuple[str, str]],
+        inserted: set[str],
+    ) -> None:
+        """Each previous body as a delta against its URL's new body, written just now."""
+        ops = []
+        for sha, doc in previous.items():
+            base = moves[sha][1]
+            if base not in inserted:
+                continue  # stored before (a replay, or a body seen elsewhere): leave it whole
+            try:
+                data = compress_delta(stored_body(doc), self._raw[base])
+            except BodyCorrupt as exc:
+                logger.error("%s; it is left as it is", exc)
+                continue
+            if len(data) >= len(doc["data"]):
+                continue
+            guard = {"_id": sha, "compression": FULL}
+            guard["chained"] = doc.get("chained", {"$exists": False})
+            delta = {"compression": DELTA, "base": base, "data": Binary(data)}
+            ops.append(
+                UpdateOne(
+                    guard, {"$set": {**delta, "stored_size": len(data)}, "$unset": {"chained": ""}}
+                )
+            )
+        if ops:
+            self.db[BODIES].bulk_write(ops, ordered=False)
+
+    def _move_heads(self) -> None:
+        if self.full_every <= 1:
+            return  # no deltas: nothing needs to know a URL's newest body
+        moved = [
+            (hid, source, sha)
+            for hid, (source, sha) in self._newest.items()
+            if self._heads_of(source).get(hid) != sha
+        ]
+        if not moved:
+            return
+        self.db[BODY_HEADS].bulk_write(
+            [
+                UpdateOne({"_id": hid}, {"$set": {"source": source, "sha256": sha}}, upsert=True)
+                for hid, source, sha in moved
+            ],
+            ordered=False,
+        )
+        for hid, source, sha in moved:
+            self._heads[source][hid] = sha
 
     def queued_urls(self) -> list[str]:
         return [page["url"] for page in self._pages.values()]
-
-
-def load_body(db: Database, sha256: str) -> bytes:
-    """Decompressed raw body by its sha256 (for reparse and audit)."""
-    doc = db[BODIES].find_one({"_id": sha256})
-    if doc is None:
-        raise KeyError(f"no body {sha256} in the archive")
-    if doc.get("compression") != "zstd":
-        raise ValueError(f"body {sha256} has unknown compression {doc.get('compression')!r}")
-    return zstandard.ZstdDecompressor().decompress(bytes(doc["data"]), max_output_size=doc["size"])

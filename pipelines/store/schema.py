@@ -21,6 +21,7 @@ SOURCES = "sources"
 RUNS = "runs"
 PAGES = "pages"
 BODIES = "bodies"
+BODY_HEADS = "body_heads"  # per source and URL: its newest body (pipelines/store/bodies.py)
 OBSERVATIONS = "observations"
 FEEDBACK = "feedback"
 RUN_EVENTS = "run_events"
@@ -64,6 +65,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix("source", "date_earliest"),  # sales between two dates (pipelines/query/sales.py)
     ],
     RUN_EVENTS: [_ix("run", "kind")],
+    BODY_HEADS: [_ix("source")],
 }
 for _kind in KINDS:
     INDEXES[current_collection(_kind)] = [_ix("source", "status")]
