@@ -49,7 +49,10 @@ class MarketSpider(scrapy.Spider):
         self.source_id = source
         self.mirror_override = [m.strip().rstrip("/") for m in mirror.split(",") if m.strip()]
         self.refusals: list[str] = []
-        self.requested: set[str] = set()  # identities of the listing and vendor pages asked for
+        # Identities (crawler/urls.py) of the pages asked for in this run: a link every page
+        # repeats (the header's categories) or a listing under a second URL is dropped here,
+        # before a request, the spider middlewares and the fingerprint cost anything.
+        self.requested: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketSpider:
@@ -107,7 +110,9 @@ class MarketSpider(scrapy.Spider):
             return
         cookies = session_cookies(self.source)
         for page in self.source.start_pages:
-            yield self._request(urljoin(self.mirror + "/", page.lstrip("/")), "index", cookies)
+            url = urljoin(self.mirror + "/", page.lstrip("/"))
+            self.requested.add(page_identity(self.source, "index", url))
+            yield self._request(url, "index", cookies)
 
     def _refuse(self, reason: str) -> None:
         """Nothing is fetched; the run closes `failed` with this reason."""
@@ -148,14 +153,13 @@ class MarketSpider(scrapy.Spider):
         for rule, urls in item.links.items():
             if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):
                 continue  # a "next" page with nothing on it: the end, or a pagination trap
+            kind = FOLLOW_KIND[rule]
             for url in urls:
-                kind = FOLLOW_KIND[rule]
-                if kind in ("listing", "vendor"):
-                    identity = page_identity(self.source, kind, url)
-                    if identity in self.requested:  # the same page under another URL
-                        self.crawler.stats.inc_value(f"darkarchive/{kind}_links_same_page")  # type: ignore[union-attr]
-                        continue
-                    self.requested.add(identity)
+                identity = page_identity(self.source, kind, url)
+                if identity in self.requested:  # asked already, maybe under another URL
+                    self.crawler.stats.inc_value(f"darkarchive/{kind}_links_already_asked")  # type: ignore[union-attr]
+                    continue
+                self.requested.add(identity)
                 yield self._request(url, kind)
 
     def _unread(self, response: Response, error: Exception) -> PageItem:
