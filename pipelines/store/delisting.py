@@ -54,3 +54,41 @@ def delist_unobserved(db: Database, run: RunRef, kind: str, observed: Set[str]) 
     db[current_collection(kind)].bulk_write(marks, ordered=False)
     logger.info("run %s delisted %d %ss", run.run_id, len(gone), kind)
     return len(gone)
+
+
+def undo_delisting(db: Database, run: RunRef, kind: str) -> int:
+    """Relist what a run delisted when its close was cut off: an unfinished run delists
+    nothing. Heads first, then versions, so a crash here is repaired by doing it again."""
+    versions = db[versions_collection(kind)]
+    closed = list(
+        versions.find(
+            {"source": run.source, "valid_to_run": run.run_id, "end": "delisted"},
+            {"key": 1, "v": 1},
+        )
+    )
+    if not closed:
+        return 0
+    db[current_collection(kind)].bulk_write(
+        [
+            UpdateOne(
+                {"_id": f"{run.source}:{d['key']}", "v": d["v"], "delisted_run": run.run_id},
+                {"$set": {"status": "listed"}, "$unset": {"delisted_run": "", "delisted_seq": ""}},
+            )
+            for d in closed
+        ],
+        ordered=False,
+    )
+    versions.bulk_write(
+        [
+            UpdateOne(
+                {"_id": d["_id"], "valid_to_run": run.run_id, "end": "delisted"},
+                {"$set": {"valid_to_seq": OPEN_SEQ, "valid_to_run": None}, "$unset": {"end": ""}},
+            )
+            for d in closed
+        ],
+        ordered=False,
+    )
+    logger.warning(
+        "run %s did not finish: relisted %d %ss it had delisted", run.run_id, len(closed), kind
+    )
+    return len(closed)

@@ -274,3 +274,38 @@ class EntityWriter:
             for eid, (_, new, _) in planned.items()
             if (h := heads.get(eid)) is None or (h["v"], h["hash"]) != (new.v, new.hash)
         }
+
+
+def drop_orphans(db: Database, source: str, run_id: str, kind: str) -> int:
+    """Delete the versions a run inserted but never made current (its write was cut off).
+
+    A crash between the version insert and the pointer move leaves a version open beside
+    the current one: a later run that finds the content unchanged writes nothing, and both
+    would be valid at once. The version it had closed is reopened first, so a crash here is
+    repaired by doing this again. Only for a run nobody is writing (interrupted, resumed).
+    """
+    versions = db[versions_collection(kind)]
+    made = list(versions.find({"source": source, "valid_from_run": run_id}, {"key": 1, "v": 1}))
+    if not made:
+        return 0
+    heads = load_state(db[current_collection(kind)], source)
+    orphans = [
+        d
+        for d in sorted(made, key=lambda d: -d["v"])
+        if (head := heads.get(entity_id(source, d["key"]))) is None or head.v < d["v"]
+    ]
+    for doc in orphans:
+        previous = version_id(source, doc["key"], doc["v"] - 1)
+        versions.update_one(
+            {"_id": previous, "valid_to_run": run_id, "end": "changed"},
+            {"$set": {"valid_to_seq": OPEN_SEQ, "valid_to_run": None}, "$unset": {"end": ""}},
+        )
+        versions.delete_one({"_id": doc["_id"], "valid_from_run": run_id})
+    if orphans:
+        logger.warning(
+            "run %s: dropped %d %s version(s) its cut-off writes never made current",
+            run_id,
+            len(orphans),
+            kind,
+        )
+    return len(orphans)

@@ -10,8 +10,10 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from pipelines.store.codec import from_bson, sha256_text, to_bson
+from pipelines.store.delisting import undo_delisting
+from pipelines.store.entities import drop_orphans
 from pipelines.store.model import RunRef
-from pipelines.store.schema import RUN_EVENTS, RUNS, SOURCES
+from pipelines.store.schema import KINDS, RUN_EVENTS, RUNS, SOURCES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -77,6 +79,10 @@ def mark_interrupted(db: Database, run_id: str, reason: str) -> bool:
 
     Its counts stay as the crawl last wrote them; nothing is delisted; it can be resumed.
     """
+    doc = db[RUNS].find_one({"_id": run_id, "status": "running"}, {"source": 1, "seq": 1})
+    if doc is None:
+        return False
+    settle_unfinished(db, RunRef(run_id=run_id, source=doc["source"], seq=int(doc["seq"])))
     result = db[RUNS].update_one(
         {"_id": run_id, "status": "running"},
         {
@@ -86,8 +92,7 @@ def mark_interrupted(db: Database, run_id: str, reason: str) -> bool:
     )
     if result.modified_count != 1:
         return False
-    doc = db[RUNS].find_one({"_id": run_id}, {"source": 1, "seq": 1}) or {}
-    run = RunRef(run_id=run_id, source=doc.get("source", ""), seq=int(doc.get("seq", 0)))
+    run = RunRef(run_id=run_id, source=doc["source"], seq=int(doc["seq"]))
     record_event(db, run, kind="interrupted", reason=reason)
     db[SOURCES].update_one(
         {"_id": run.source, "last_run": {"$in": [run_id, None]}},
@@ -127,6 +132,7 @@ def resumable_run(db: Database, run_id: str, *, source: str) -> dict[str, Any]:
 def resume_run(db: Database, run_id: str, *, source: str, started_at: datetime) -> RunRef:
     """Reopen an interrupted run so the resumed crawl writes into it idempotently."""
     doc = resumable_run(db, run_id, source=source)
+    settle_unfinished(db, RunRef(run_id=run_id, source=source, seq=int(doc["seq"])))
     db[RUNS].update_one(
         {"_id": run_id},
         {
@@ -136,6 +142,18 @@ def resume_run(db: Database, run_id: str, *, source: str, started_at: datetime) 
     )
     logger.info("resumed run %s (was %s)", run_id, doc["status"])
     return RunRef(run_id=run_id, source=source, seq=int(doc["seq"]))
+
+
+def settle_unfinished(db: Database, run: RunRef) -> None:
+    """Undo what a run's cut-off writes left half done, before it is closed or resumed.
+
+    A crawler killed mid-write can leave versions it never made current, and one killed
+    while closing can have delisted part of the market; an unfinished run delists nothing
+    and its versions must never overlap. Idempotent: a crash here is repaired by a rerun.
+    """
+    for kind in KINDS:
+        drop_orphans(db, run.source, run.run_id, kind)
+        undo_delisting(db, run, kind)
 
 
 def record_rates(db: Database, run: RunRef, rates: Mapping[str, Mapping[str, Any]]) -> None:
