@@ -41,6 +41,7 @@ class MarketSpider(scrapy.Spider):
     mirror: str  # the one in use; the failover middleware moves on when it dies
     mirrors: list[str]
     allowed_domains: list[str]
+    mirror_hosts: set[str]
 
     def __init__(self, source: str = "", mirror: str = "", *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,6 +62,7 @@ class MarketSpider(scrapy.Spider):
         spider.mirrors = spider.mirror_override or list(spider.source.mirrors)
         spider.mirror = spider.mirrors[0]
         spider.allowed_domains = [urlparse(m).hostname or "" for m in spider.mirrors]
+        spider.mirror_hosts = {urlparse(m).netloc for m in spider.mirrors}
         if spider.source.network == "tor":
             spider.allowed_domains += spider.source.tor.allow_hosts
             handler = crawler.settings.get("TOR_DOWNLOAD_HANDLER")
@@ -155,7 +157,9 @@ class MarketSpider(scrapy.Spider):
                 continue  # a "next" page with nothing on it: the end, or a pagination trap
             kind = FOLLOW_KIND[rule]
             for url in urls:
-                identity = page_identity(self.source, kind, url)
+                # Off-site links go on to the guards that refuse and record them.
+                on_site = urlparse(url).netloc in self.mirror_hosts
+                identity = page_identity(self.source, kind, url) if on_site else url
                 if identity in self.requested:  # asked already, maybe under another URL
                     self.crawler.stats.inc_value(f"darkarchive/{kind}_links_already_asked")  # type: ignore[union-attr]
                     continue
