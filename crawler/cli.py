@@ -194,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--onion", action="store_true",
         help="serve it as an onion service on a private Tor network on loopback",
     )  # fmt: skip
+    serve.add_argument(
+        "--noise", action="store_true",
+        help="a fresh token, clock and visitor count on every page, as real markets have",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_fixtures_serve)
     truth = fixture_commands.add_parser("truth", help="print a market's ground truth for a day")
     truth.add_argument("--market", default="demo")

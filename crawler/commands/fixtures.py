@@ -19,7 +19,7 @@ def cmd_fixtures_serve(args: argparse.Namespace) -> int:
 
     if args.onion:
         return serve_onion(args.market, args.day)
-    serve_forever(args.market, args.day, args.host, args.port)
+    serve_forever(args.market, args.day, args.host, args.port, noise=args.noise)
     return 0
 
 
