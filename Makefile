@@ -25,8 +25,9 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+## Issue 12's figures in one table (and var/bench/bench.json); see bench/README.md.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_crawl.py
+	$(BIN)/python bench/bench_all.py
 
 clean:
 	rm -rf $(VENV) var

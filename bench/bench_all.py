@@ -1,0 +1,291 @@
+"""`make bench`: the figures issue 12 asks for, measured side by side in one run.
+
+- crawl: the full crawl against a fetch-only Scrapy crawl of the same market
+  (bench/fetch_only.py) and against `scrapy bench`, alternated trial by trial so machine
+  noise hits all three alike; min/median/max of each ratio; peak RSS of each crawl.
+- reparse: pages per CPU-second of `darkarchive reparse` over the first crawl's pages.
+- archive: bytes after crawl 1 and after each further crawl, for ten unchanged re-crawls
+  and for ten daily crawls with the market's normal changes, both with per-request noise on
+  every page; against the raw HTML bytes fetched.
+- queries: bench/bench_queries.py at the size given (as-of, history, changes p95; export).
+
+    .venv/bin/python bench/bench_all.py [--market demo|demo-large] [--trials 3] [--days 10]
+        [--query-listings 1000 --query-runs 20] [--only crawl reparse archive queries]
+        [--json var/bench/bench.json]
+
+Every crawl is its own `darkarchive crawl` process (start-up included) against the fixture
+server on loopback, into the embedded secantusdb; peak RSS comes from `wait4`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import bson
+import pymongo
+
+from fixtures.server import FixtureServer
+from pipelines.store.embedded import EmbeddedMongo
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING"]
+SECTIONS = ("crawl", "reparse", "archive", "queries")
+
+
+def measured(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict[str, Any]:
+    """Run `command`; wall and CPU seconds, peak RSS (MB) and stdout, from `wait4`."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 4):  # 4: partial, still a crawl worth timing
+        raise RuntimeError(f"{command} exited {code}:\n{text[-3000:]}")
+    return {
+        "wall_s": time.monotonic() - started,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "stdout": text,
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def stored_bytes(db: Any) -> int:
+    """BSON bytes of every document: what the archive holds, whatever the engine's files."""
+    return sum(len(bson.encode(d)) for c in db.list_collection_names() for d in db[c].find())
+
+
+class Bench:
+    """One embedded server and one fixture market shared by every section."""
+
+    def __init__(self, stack: ExitStack, market: str, tmp: Path) -> None:
+        self.market, self.tmp = market, tmp
+        self.data = tmp / "mongo"
+        self.server = stack.enter_context(EmbeddedMongo(self.data))
+        self.fixture = stack.enter_context(FixtureServer(market=market, noise=True))
+        self.client: pymongo.MongoClient = stack.enter_context(
+            pymongo.MongoClient(self.server.uri, tz_aware=True)
+        )
+        self.env = {**os.environ, "MONGODB_URI": self.server.uri, "DARKARCHIVE_HOME": str(tmp)}
+        self.databases = 0
+
+    def fresh(self) -> str:
+        self.databases += 1
+        return f"bench{self.databases}"
+
+    def crawl(self, db: str) -> dict[str, Any]:
+        figures = measured(
+            [*CLI, "crawl", "demo", "--mirror", self.fixture.url],
+            {**self.env, "DARKARCHIVE_DB": db},
+        )
+        run = self.client[db].runs.find_one(sort=[("seq", -1)]) or {}
+        figures["pages"] = run.get("counts", {}).get("pages", 0)
+        figures["status"] = run.get("status")
+        figures["pages_per_s"] = figures["pages"] / figures["wall_s"]
+        return figures
+
+    def fetch_only(self) -> dict[str, Any]:
+        figures = measured(
+            [sys.executable, str(ROOT / "bench" / "fetch_only.py"), self.fixture.url], self.env
+        )
+        result = json.loads(figures["stdout"].strip().splitlines()[-1])
+        return {
+            **figures,
+            "pages": result["pages"],
+            "pages_per_s": result["pages"] / figures["wall_s"],
+        }
+
+    def scrapy_bench(self) -> dict[str, Any]:
+        """`scrapy bench` outside the project (its own spider and server, 10 s)."""
+        figures = measured([sys.executable, "-m", "scrapy", "bench"], self.env, cwd=self.tmp)
+        text = figures["stdout"]
+        pages = int(re.search(r"'response_received_count': (\d+)", text).group(1))  # type: ignore[union-attr]
+        seconds = float(re.search(r"'elapsed_time_seconds': ([\d.]+)", text).group(1))  # type: ignore[union-attr]
+        return {**figures, "pages": pages, "pages_per_s": pages / seconds}
+
+
+def crawl_section(bench: Bench, trials: int) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for trial in range(trials):
+        bench.fixture.set_day(1)
+        row = {"scrapy_bench": bench.scrapy_bench(), "fetch_only": bench.fetch_only()}
+        row["crawl"] = bench.crawl(bench.fresh())
+        for figures in row.values():
+            figures.pop("stdout", None)
+        rows.append(row)
+        print(f"  trial {trial + 1}: crawl {row['crawl']['pages_per_s']:.1f} pages/s, "
+              f"fetch-only {row['fetch_only']['pages_per_s']:.1f}, "
+              f"scrapy bench {row['scrapy_bench']['pages_per_s']:.1f}", flush=True)  # fmt: skip
+    return {
+        "trials": rows,
+        "crawl_vs_fetch_only": spread(
+            [r["crawl"]["pages_per_s"] / r["fetch_only"]["pages_per_s"] for r in rows]
+        ),
+        "crawl_vs_scrapy_bench": spread(
+            [r["crawl"]["pages_per_s"] / r["scrapy_bench"]["pages_per_s"] for r in rows]
+        ),
+        "peak_rss_mb": spread([r["crawl"]["rss_mb"] for r in rows]),
+        "pages": rows[0]["crawl"]["pages"],
+    }
+
+
+def reparse_section(bench: Bench) -> dict[str, Any]:
+    db = bench.fresh()
+    bench.fixture.set_day(1)
+    bench.crawl(db)
+    figures = measured([*CLI, "reparse", "demo", "--run", "1"], {**bench.env, "DARKARCHIVE_DB": db})
+    pages = bench.client[db].pages.count_documents({"seq": 1})
+    return {
+        "pages": pages,
+        "cpu_s": figures["cpu_s"],
+        "wall_s": figures["wall_s"],
+        "pages_per_cpu_s": pages / figures["cpu_s"],
+    }
+
+
+def archive_section(bench: Bench, days: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode in ("unchanged", "daily"):
+        db = bench.fresh()
+        series = []
+        for crawl in range(1, days + 2):
+            bench.fixture.set_day(1 if mode == "unchanged" else crawl)
+            figures = bench.crawl(db)
+            raw = sum(p["size"] for p in bench.client[db].pages.find({}, {"size": 1}))
+            series.append({
+                "crawl": crawl, "status": figures["status"], "raw_html": raw,
+                "stored": stored_bytes(bench.client[db]), "rss_mb": figures["rss_mb"],
+                "pages": figures["pages"],
+            })  # fmt: skip
+        first = series[0]["stored"]
+        out[mode] = {
+            "series": series,
+            "added_per_crawl_of_first": [
+                (b["stored"] - a["stored"]) / first for a, b in itertools.pairwise(series)
+            ],
+            "raw_over_stored": series[-1]["raw_html"] / series[-1]["stored"],
+        }
+    out["data_folder"] = folder_bytes(bench.data)
+    return out
+
+
+def queries_section(listings: int, runs: int, repeat: int) -> dict[str, Any]:
+    command = [sys.executable, str(ROOT / "bench" / "bench_queries.py"), "--sources", "1",
+               "--listings", str(listings), "--runs", str(runs), "--change", "0.05",
+               "--repeat", str(repeat)]  # fmt: skip
+    text = measured(command, dict(os.environ))["stdout"]
+    figures: dict[str, Any] = {"command": " ".join(command[1:]), "lines": text.splitlines()}
+    for line in text.splitlines():
+        if m := re.match(r"(.+?)\s+median\s+([\d.]+) s\s+p95\s+([\d.]+) s", line):
+            figures[m.group(1).strip()] = {
+                "median_s": float(m.group(2)),
+                "p95_s": float(m.group(3)),
+            }
+        elif m := re.match(r"export one run: ([\d.]+) s \(([\d,]+) lines\)", line):
+            rows = int(m.group(2).replace(",", ""))
+            figures["export"] = {
+                "s": float(m.group(1)),
+                "rows": rows,
+                "rows_per_s": rows / float(m.group(1)),
+            }
+        elif m := re.match(r"built ([\d,]+) listing versions", line):
+            figures["versions"] = int(m.group(1).replace(",", ""))
+    return figures
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    """The figures against issue 12's targets, one line each."""
+    lines = [f"{'figure':<46} {'measured':>26}   target"]
+
+    def row(name: str, value: str, target: str) -> None:
+        lines.append(f"{name:<46} {value:>26}   {target}")
+
+    def ratio(s: dict[str, float]) -> str:
+        return f"{s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f}"
+
+    if crawl := result.get("crawl"):
+        row("crawl / fetch-only (min/median/max)", ratio(crawl["crawl_vs_fetch_only"]), ">= 0.85")
+        row(
+            "crawl / scrapy bench (min/median/max)",
+            ratio(crawl["crawl_vs_scrapy_bench"]),
+            ">= 1.00",
+        )
+        row(
+            f"peak RSS of a crawl, {crawl['pages']} pages (MB)", ratio(crawl["peak_rss_mb"]), "flat"
+        )
+    if reparse := result.get("reparse"):
+        row("reparse pages per CPU-second", f"{reparse['pages_per_cpu_s']:.0f}", ">= 300")
+    if archive := result.get("archive"):
+        added = archive["unchanged"]["added_per_crawl_of_first"]
+        row("unchanged re-crawl adds (of crawl 1's bytes)", f"{max(added):.1%} max", "<= 2 %")
+        daily = archive["daily"]
+        row(f"raw HTML / stored after {len(daily['series'])} daily crawls",
+            f"{daily['raw_over_stored']:.1f}x", ">= 20x")  # fmt: skip
+    if queries := result.get("queries"):
+        for name, figure in queries.items():
+            if isinstance(figure, dict) and "p95_s" in figure:
+                row(f"{name} p95 at {queries.get('versions', 0):,} versions",
+                    f"{figure['p95_s'] * 1000:.0f} ms", "<= 20 ms")  # fmt: skip
+        if export := queries.get("export"):
+            row("run export rows/s", f"{export['rows_per_s']:,.0f}", ">= 20,000")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--market", default="demo", help="demo (401 pages) or demo-large (5,463)")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--days", type=int, default=10, help="crawls after the first")
+    parser.add_argument("--query-listings", type=int, default=1000)
+    parser.add_argument("--query-runs", type=int, default=20)
+    parser.add_argument("--query-repeat", type=int, default=20)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench" / "bench.json")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "market": args.market,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        bench = Bench(stack, args.market, Path(tmp))
+        if "crawl" in args.only:
+            print(f"crawl: {args.trials} alternated trials on {args.market}", flush=True)
+            result["crawl"] = crawl_section(bench, args.trials)
+        if "reparse" in args.only:
+            print("reparse", flush=True)
+            result["reparse"] = reparse_section(bench)
+        if "archive" in args.only:
+            print(f"archive: crawl 1 and {args.days} more, unchanged and daily", flush=True)
+            result["archive"] = archive_section(bench, args.days)
+    if "queries" in args.only:
+        print(f"queries: {args.query_listings} listings x {args.query_runs} runs", flush=True)
+        result["queries"] = queries_section(args.query_listings, args.query_runs, args.query_repeat)
+    print("\n".join(table(result)))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
