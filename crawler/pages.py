@@ -107,12 +107,18 @@ def too_deep_fields(fields: dict[str, Any]) -> list[str]:
 
 
 def read_page(
-    source: Source, response: Response, kind: str, *, fetched_at: datetime | None = None
+    source: Source,
+    response: Response,
+    kind: str,
+    *,
+    fetched_at: datetime | None = None,
+    links: bool = True,
 ) -> PageItem:
     """Classify, then extract only when the page is the content page we asked for.
 
     A live response was classified already by the challenge middleware (`page_state` in
-    its meta); a saved one is classified here.
+    its meta); a saved one is classified here. A reparse follows no link, so it passes
+    `links=False` and skips the selectors of `follow:` (about an eighth of its time).
     """
     request = response.request
     known = request.meta.get("page_state") if request is not None else None
@@ -152,5 +158,6 @@ def read_page(
     item.problems.extend(extraction.dropped_rows)
     item.problems.extend(extraction.problems)
     item.problems.extend(too_deep_fields(item.fields))
-    item.links = _links(source, response)
+    if links:
+        item.links = _links(source, response)
     return item

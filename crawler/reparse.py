@@ -68,7 +68,9 @@ def _reread(
             response = rebuild_response(
                 page["url"], page["status"], page["headers"], bodies[page["sha256"]], page["kind"]
             )
-            item = read_page(source, response, page["kind"], fetched_at=page["fetched_at"])
+            item = read_page(
+                source, response, page["kind"], fetched_at=page["fetched_at"], links=False
+            )
             normalise_page(item, source)
             blueprint = source.pages.get(item.state)  # type: ignore[call-overload]
             cap_lists(item, blueprint.max_list_items if blueprint else DEFAULT_MAX_LIST_ITEMS)
