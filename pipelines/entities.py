@@ -98,7 +98,8 @@ class Reader:
 
         def read(text: str) -> Any:
             for word, unit in units.items():
-                text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", unit, text, flags=re.I)
+                # not inside a word, but "3,5г" and "100шт×10мг" glue the unit to the number
+                text = re.sub(rf"(?<![^\W\d_]){re.escape(word)}(?!\w)", unit, text, flags=re.I)
             return parse_quantity(text, decimal_separator=self.hints.decimal_separator)
 
         parsed = self.attempt(name, raw, read)

@@ -259,7 +259,7 @@ def _coverage(db: Database[Any], run: dict[str, Any], limits: Thresholds) -> Ite
     changes every entity's content, so the run writes a version for each of them.
     """
     for kind, fields in KEY_FIELDS.items():
-        projection = {f"content.{name}": 1 for name in fields}
+        projection = {f"content.{name}": 1 for name in (*fields, "in_stock")}
         cursor = db[versions_collection(kind)].find(
             {"source": run["source"], "valid_from_run": run["_id"]}, projection
         )
@@ -268,7 +268,9 @@ def _coverage(db: Database[Any], run: dict[str, Any], limits: Thresholds) -> Ite
             total += 1
             content = doc.get("content") or {}
             for name in fields:
-                missing[name] += not _present(content.get(name))
+                # a listing the market shows as out of stock has no price to show
+                sold_out = name == "price" and content.get("in_stock") is False
+                missing[name] += not sold_out and not _present(content.get(name))
         if total < limits.coverage_min_versions:
             continue
         worst = min(total - n for n in missing.values()) / total

@@ -6,6 +6,7 @@ import pytest
 from parsel import Selector
 
 from crawler.extraction.blueprint import extract_page, extract_value
+from crawler.extraction.processors import strip
 from crawler.sources.model import FieldRule, ListRule, PageBlueprint
 
 PAGE = """
@@ -94,3 +95,16 @@ def test_a_template_joins_several_groups_of_a_url_or_a_value() -> None:
 def test_a_template_without_its_groups_is_refused(rule: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FieldRule.model_validate(rule)
+
+
+@pytest.mark.parametrize(
+    ("shown", "kept"),
+    [
+        ("  Sold by\n   k***9 ", "Sold by k***9"),  # indentation is markup, not content
+        ("\t$1,250.00\r\n", "$1,250.00"),
+        ("2\u202f819,50\u00a0₽", "2\u202f819,50\u00a0₽"),  # no-break spaces are the market's
+        ("\u00a0Москва\u00a0", "\u00a0Москва\u00a0"),
+    ],
+)
+def test_strip_collapses_markup_whitespace_only(shown: str, kept: str) -> None:
+    assert strip(shown, "") == kept

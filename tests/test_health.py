@@ -50,13 +50,17 @@ DOWN = (
 )
 
 
-def listing(key: str, day: int, *, price: bool = True, source: str = "mkt") -> EntityObservation:
+def listing(
+    key: str, day: int, *, price: bool = True, source: str = "mkt", in_stock: bool | None = None
+) -> EntityObservation:
     amount = Decimal("0.01") + Decimal(day) / 1000
     content: dict[str, Any] = {
         "title": f"Listing {key}",
         "vendor": "v1",
         "price": {"amount": amount, "currency": "BTC", "text": f"{amount} BTC"} if price else None,
     }
+    if in_stock is not None:
+        content["in_stock"] = in_stock
     prov = Provenance(f"http://{source}.onion/l/{key}", "ab" * 32, T0 + timedelta(days=day), "p1")
     return EntityObservation(key, content, prov)
 
@@ -71,11 +75,22 @@ def crawl(
     by_state: dict[str, int] | None = None,
     events: Sequence[tuple[str, str]] = (),
     unpriced: int = 0,
+    sold_out: bool = False,
     source: str = "mkt",
 ) -> RunRef:
-    """One run as the pipeline writes it: entities, events, then the close with counts."""
+    """One run as the pipeline writes it: entities, events, then the close with counts.
+    The first `unpriced` listings have no price (shown out of stock if `sold_out`)."""
     run = archive.open_run(source, parser_version="p1", started_at=T0 + timedelta(days=day))
-    batch = [listing(f"l{i}", day, price=i >= unpriced, source=source) for i in range(listings)]
+    batch = [
+        listing(
+            f"l{i}",
+            day,
+            price=i >= unpriced,
+            source=source,
+            in_stock=False if sold_out and i < unpriced else None,
+        )
+        for i in range(listings)
+    ]
     if batch:
         archive.record_entities(run, "listing", batch)
     for n, (kind, reason) in enumerate(events):
@@ -230,6 +245,12 @@ def test_field_coverage_of_the_versions_a_run_wrote(archive: Archive, db: Databa
     )
     again = crawl(archive, 1, 20, unpriced=10)  # nothing changed: no version to judge
     assert check_run(db, again.run_id) == []
+
+
+def test_out_of_stock_listings_are_not_missing_their_price(archive: Archive, db: Database) -> None:
+    crawl(archive, 0, 20)
+    sold_out = crawl(archive, 1, 20, unpriced=10, sold_out=True)  # "out of stock", no price
+    assert check_run(db, sold_out.run_id) == []
 
 
 def test_per_source_thresholds(archive: Archive, db: Database) -> None:

@@ -62,7 +62,13 @@ def test_domestic_without_a_ships_from_country_is_a_problem_not_a_guess() -> Non
 
 @pytest.mark.parametrize(
     ("text", "amount", "unit"),
-    [("1 copy", "1", "unit"), ("10 copies", "10", "unit"), ("5 шт", "5", "unit")],
+    [
+        ("1 copy", "1", "unit"),
+        ("10 copies", "10", "unit"),
+        ("5 шт", "5", "unit"),
+        ("5шт", "5", "unit"),  # glued to the number, as Russian markets often write it
+        ("2 шт.", "2", "unit"),
+    ],
 )
 def test_unit_words_of_the_market(text: str, amount: str, unit: str) -> None:
     value, _ = _reader().quantity("quantity", text)

@@ -6,16 +6,21 @@ import re
 from collections.abc import Callable
 from urllib.parse import urljoin
 
-_SPACES = re.compile(r"\s+")
+# HTML's whitespace (what a browser collapses); a no-break space is text the market wrote.
+_HTML_SPACE = " \t\n\r\f"
+_SPACES = re.compile(f"[{_HTML_SPACE}]+")
 
 
 def strip(value: str, _url: str) -> str:
-    """Collapse runs of whitespace: markup indentation is not content.
+    """Collapse runs of markup whitespace, as a browser shows them: indentation is not
+    content, but a no-break space ("1\u00a0250 ₽") is kept, so the raw text stays as shown.
 
     >>> strip("  Sold by\\n   k***9 ", "")
     'Sold by k***9'
+    >>> strip(" 2\u202f819,50\u00a0₽\\n", "")
+    '2\u202f819,50\u00a0₽'
     """
-    return _SPACES.sub(" ", value).strip()
+    return _SPACES.sub(" ", value).strip(_HTML_SPACE)
 
 
 def lower(value: str, _url: str) -> str:
