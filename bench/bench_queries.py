@@ -41,6 +41,7 @@ from pipelines.store.schema import (
     versions_collection,
 )
 from pipelines.store.tokens import TOKENS_VERSION, listing_tokens
+from pipelines.store.valid_in_run import SPAN, backfill_spans, span_buckets, spans_complete
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -239,7 +240,7 @@ def version_doc(
         "valid_from_run": run_id(source, start),
         "valid_to_seq": stop if closed else OPEN_SEQ,
         "valid_to_run": run_id(source, stop) if closed else None,
-        **({"end": end} if closed else {}),
+        **({"end": end, "spans": span_buckets(start, stop)} if closed else {}),
         "parser_changed": False,
         "tokens": tokens,
         "tokens_v": TOKENS_VERSION,
@@ -328,7 +329,7 @@ def write_runs(
                 for i in range(0, len(keys), 20_000)
             ]
         )
-    db[SOURCES].insert_one({"_id": source, "seq": runs})
+    db[SOURCES].insert_one({"_id": source, "seq": runs, "spans": SPAN})
 
 
 def write_feedback(db: Database, source: str, keys: set[str], seed: int) -> None:
@@ -408,10 +409,21 @@ def bench(db: Database, runs: int, repeat: int) -> None:
     timed("search 2 words, 1 source", repeat, words)
     timed("search word+ships-to+USD", repeat, filtered)
     timed("search 3 words, all sources", repeat, everywhere)
-    started = time.perf_counter()
-    out = io.StringIO()
-    lines = write_jsonl(export_run(db, source, run_id(source, runs)), out)
-    print(f"export one run: {time.perf_counter() - started:.2f} s ({lines:,} lines)")
+    for seq in sorted({1, max(1, runs // 2), runs}):
+        started = time.perf_counter()
+        lines = write_jsonl(export_run(db, source, run_id(source, seq)), io.StringIO())
+        elapsed = time.perf_counter() - started
+        print(f"export run {seq}: {elapsed:.2f} s ({lines:,} lines, {lines / elapsed:,.0f}/s)")
+
+
+def backfill(db: Database) -> None:
+    """Give an archive built before `spans` existed its spans, as `darkarchive reindex` does."""
+    for doc in db[SOURCES].find({}, {"_id": 1}):
+        if not spans_complete(db, doc["_id"]):
+            started = time.monotonic()
+            done = backfill_spans(db, doc["_id"])
+            elapsed = time.monotonic() - started
+            print(f"  {doc['_id']}: spans backfilled on {done} versions in {elapsed:.0f} s")
 
 
 def main() -> None:
@@ -442,6 +454,7 @@ def main() -> None:
                 ensure_indexes(db)  # an archive built by an older version gets today's indexes
                 elapsed = time.monotonic() - started
                 print(f"reusing {built:,} listing versions in {folder} (indexes {elapsed:.0f} s)")
+                backfill(db)
             if not args.build_only:
                 bench(db, args.runs, args.repeat)
             client.close()

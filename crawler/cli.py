@@ -19,6 +19,7 @@ from crawler.commands.fixtures import (
 )
 from crawler.commands.fixtures_test import cmd_fixtures_test
 from crawler.commands.query import add_parser_option, add_query_commands
+from crawler.commands.rates import add_rates_commands
 from crawler.commands.session import cmd_session_check, cmd_session_set, cmd_session_show
 from crawler.commands.spool import cmd_spool_flush, cmd_spool_status
 from crawler.commands.tor import cmd_tor_check
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         spool_command.set_defaults(func=func)
 
     add_query_commands(commands)
+    add_rates_commands(commands)
 
     vendors = commands.add_parser("vendors", help="one vendor's accounts across sources")
     vendor_commands = vendors.add_subparsers(dest="vendors_command", required=True)

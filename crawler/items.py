@@ -32,7 +32,11 @@ class PageItem:
     links: dict[str, list[str]] = field(default_factory=dict)
     rates: list[str] = field(default_factory=list)
     rate_quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: second prices shown beside a record's price (`price_hint`), kept outside its content
+    displayed: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
     records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: lists extraction cut at `max_list_items`: name -> rows the page had (see cap_lists)
+    list_totals: dict[str, int] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from crawler.deep_html import PAGE_MAX_DEPTH, flatten, nesting_depth, parser_gav
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
 from crawler.extraction.guarded import run_page_object
 from crawler.items import PageItem
-from crawler.pagestate import CONTENT_STATES, classify
+from crawler.pagestate import CONTENT_STATES, RATES_STATE, classify
 from pipelines.normalise.text import MAX_DEPTH as TEXT_MAX_DEPTH
 from pipelines.store.pages import SECRET_HEADERS
 
@@ -106,6 +106,20 @@ def too_deep_fields(fields: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _rates_page(source: Source, response: Response, item: PageItem) -> PageItem:
+    """The rates a source's rates page shows; they hold for the whole run."""
+    assert isinstance(response, TextResponse)  # classify() gives `rates` to text only
+    item.problems.extend(undecodable(response))
+    if source.rates is None:  # refused on load; kept for a source built in code
+        item.problems.append("rates page: the source has no `rates` rule to read it with")
+        return item
+    rates = extract_value(source.rates, response.selector, response.url, "rates")
+    item.rates = rates if isinstance(rates, list) else [rates] if rates else []
+    if not item.rates:
+        item.problems.append("rates page: the `rates` rule found no rate on it")
+    return item
+
+
 def read_page(
     source: Source,
     response: Response,
@@ -135,6 +149,8 @@ def read_page(
         server_date=server_date(response),
         redirected_from=_redirects(response),
     )
+    if state == RATES_STATE:  # only the source's `rates` rule is read there
+        return _rates_page(source, response, item)
     if state not in CONTENT_STATES:
         return item
     assert isinstance(response, TextResponse)  # classify() gives content states to text only
@@ -157,6 +173,7 @@ def read_page(
     )
     item.problems.extend(extraction.dropped_rows)
     item.problems.extend(extraction.problems)
+    item.list_totals = extraction.list_totals
     item.problems.extend(too_deep_fields(item.fields))
     if links:
         item.links = _links(source, response)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from crawler.sources.model import Source, StateDetector
 
 CONTENT_STATES: frozenset[str] = frozenset({"index", "listing", "vendor"})
+#: a source's rates page (`rates_page`): read for its exchange rates only, once per run
+RATES_STATE = "rates"
 
 
 def _matches(detector: StateDetector, response: Response, key: str) -> bool:
@@ -73,6 +75,8 @@ def classify(source: Source, response: Response, expected_kind: str) -> str:
     allowed = content_type.strip().lower() in source.content_types
     if not allowed or not isinstance(response, TextResponse):
         return "other"
+    if expected_kind == RATES_STATE:
+        return RATES_STATE
     blueprint = source.pages.get(expected_kind)  # type: ignore[call-overload]
     if blueprint is None:
         return "other"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.http import HtmlResponse, Request
 
 from crawler.pages import read_page
-from pipelines.normalise_pipeline import normalise_page
+from pipelines.normalise_pipeline import normalise_page, records_as_read
 from pipelines.store.export import jsonable
 from pipelines.store.pages import SECRET_HEADERS
 
@@ -64,7 +64,9 @@ def replay(source: Source, case: Path) -> dict[str, Any]:
                 "fields": item.fields,
                 "rates": item.rate_quotes,
                 "expected": item.expected,
-                "records": [{"kind": k, "key": key, "content": c} for k, key, c in item.records],
+                "records": [
+                    {"kind": k, "key": key, "content": c} for k, key, c in records_as_read(item)
+                ],
                 "feedback": item.feedback,
                 "problems": item.problems,
             }

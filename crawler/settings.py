@@ -17,7 +17,11 @@ NEWSPIDER_MODULE = "crawler.spiders"
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"
 ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 4  # a source's politeness.concurrency replaces it
+# Responses waiting for the spider and the pipelines (Scrapy's default: 5 MB, a thousand
+# market pages): past this many bytes no new request starts. While the archive writes a
+# batch (seconds on a busy database), at most this much is fetched and not yet archived.
+SCRAPER_SLOT_MAX_ACTIVE_SIZE = 32 * 1024
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 RETRY_ENABLED = True
@@ -79,6 +83,12 @@ ARCHIVE_MONGO_URI = ""
 ARCHIVE_DB_NAME = ""  # empty: DARKARCHIVE_DB, else "darkarchive"
 ARCHIVE_DATA_DIR = ""  # empty: $DARKARCHIVE_HOME/mongo, else ./var/mongo
 ARCHIVE_BATCH_SIZE = 200
+# Fetched pages (records and bodies) are written in a bulk once the oldest has waited this
+# many seconds or this many wait (checked as pages come): a crawl killed outright (SIGKILL,
+# power loss) fetches again on --resume only those, the responses waiting for the spider
+# and the few still downloading. A few pages a bulk: no slower than 1 s bulks on the demo.
+ARCHIVE_PAGE_MAX_AGE = 0.1
+ARCHIVE_PAGE_BATCH = 10
 
 # Tor, for sources with `network: tor`. The CLI starts or checks tor (config/tor.yaml) and
 # fills these in; left empty, a Tor source fetches nothing. Addresses only, never a secret.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from crawler.pagestate import CONTENT_STATES
+from crawler.pagestate import CONTENT_STATES, RATES_STATE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,8 +68,15 @@ class RunAccounting:
     drift_limits: dict[str, float] = field(default_factory=dict)
     failed_by_kind: Counter[str] = field(default_factory=Counter)
     missing_fields: Counter[str] = field(default_factory=Counter)
+    #: the source's rates page by state: counted as pages, never against completeness (a
+    #: failed one is a `rates` run event, and USD falls back to the project rate table)
+    rates_pages: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: PageItem) -> None:
+        if item.kind == RATES_STATE:
+            self.rates_pages[item.state] += 1
+            self.problems += len(item.problems)
+            return
         self.by_state[item.state] += 1
         self.problems += len(item.problems)
         # Paginated pages repeat their count on every page: one slot per page chain.
@@ -130,8 +137,8 @@ class RunAccounting:
 
     def counts(self) -> dict[str, Any]:
         return {
-            "pages": sum(self.by_state.values()),
-            "pages_by_state": dict(self.by_state),
+            "pages": sum(self.by_state.values()) + sum(self.rates_pages.values()),
+            "pages_by_state": dict(self.by_state + self.rates_pages),
             "expected_listings": self.expected_total("listing"),
             "expected_vendors": self.expected_total("vendor"),
             "listing_links": len(self.listing_links),

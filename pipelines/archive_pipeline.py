@@ -81,6 +81,8 @@ class ArchivePipeline:
         self.crawler = crawler
         settings = crawler.settings
         self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
+        self.page_max_age = settings.getfloat("ARCHIVE_PAGE_MAX_AGE", 0.1)
+        self.page_batch = settings.getint("ARCHIVE_PAGE_BATCH", 10)
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None
         self.lease_ttl = settings.getfloat("ARCHIVE_LEASE_TTL", 60.0)
         self.spool_root = Path(settings.get("ARCHIVE_SPOOL_DIR") or spool_root(darkarchive_home()))
@@ -183,6 +185,8 @@ class ArchivePipeline:
             parser_version=self.parser_version,
             batch_size=self.batch_size,
             on_failure=failed,
+            page_max_age=self.page_max_age,
+            page_batch=self.page_batch,
         )
 
     def _lease_lost(self, reason: str) -> None:

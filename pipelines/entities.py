@@ -28,6 +28,7 @@ from pipelines.normalise import (
     pgp_fingerprint,
     price_per_unit,
 )
+from pipelines.normalise.dates import zone
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -117,6 +118,7 @@ class Reader:
                 base=self.base,
                 languages=tuple(self.hints.languages),
                 date_order=self.hints.date_order,
+                timezone=zone(self.hints.timezone),
             ),
         )
         if parsed is None:

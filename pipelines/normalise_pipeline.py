@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bson
 import bson.errors
 
+from crawler.pagestate import RATES_STATE
 from pipelines.entities import Reader, feedback_records, listing_record, vendor_record
 from pipelines.normalise import NormaliseError, parse_count, parse_rate
+from pipelines.normalise.rates import rate_key
 from pipelines.store.codec import to_bson
 
 if TYPE_CHECKING:
@@ -46,21 +48,63 @@ class NormalisePipeline:
 
 
 def _rates(item: PageItem) -> None:
+    """A page's rate lines, or the rates page's, with where they were read. Either way
+    round is kept as shown ("1 USD = 92,50 ₽" is USD/RUB): conversion inverts and crosses
+    them (pipelines/normalise/rates.py)."""
+    on_rates_page = item.state == RATES_STATE
     for text in item.rates:
         try:
             rate = parse_rate(text)
         except NormaliseError as exc:
             item.problems.append(f"rate: {exc}")
             continue
-        # Rates against USD convert prices; others are kept under their pair's name.
-        key = rate.base if rate.quote == "USD" else f"{rate.base}/{rate.quote}"
-        item.rate_quotes[key] = {
+        if rate.base == rate.quote:
+            item.problems.append(f"rate: {text!r} prices {rate.base} in itself")
+            continue
+        item.rate_quotes[rate_key(rate.base, rate.quote)] = {
             "value": rate.value,
             "quote": rate.quote,
             "text": rate.text,
-            "source": "market",
+            "source": "rates_page" if on_rates_page else "market",
             "url": item.url,
         }
+
+
+def _displayed(reader: Reader, key: str, fields: dict[str, Any], record: dict[str, Any]) -> Any:
+    """The second price beside the listing's price, kept with the run's page: it moves
+    with the rate every day, and a version per day would say nothing about the listing."""
+    text = reader.text(fields.get("price_hint"))
+    if text is None:
+        return None
+    hint = reader.price("price_hint", text) or {}
+    return {"kind": "listing", "key": key, "field": "price_hint", **hint, "of": record.get("price")}
+
+
+# What moves every day while the entity stays the same: counters, and dates a market
+# writes relative to today ("Listed 3 days ago"). Kept per run on the page, like
+# `price_hint`, and merged back by exports and queries for that run; in a version they
+# would make one per entity per day (168–179 of 200 vendors on demo-large).
+PER_RUN: dict[str, tuple[str, ...]] = {
+    "listing": ("sales", "sales_text", "listed", "updated"),
+    "vendor": ("feedback_count", "feedback_count_text", "sales", "sales_text"),
+}
+
+
+def _per_run(item: PageItem, kind: str, key: str, record: dict[str, Any]) -> None:
+    for name in PER_RUN[kind]:
+        if name in record:
+            value = record.pop(name)
+            item.displayed.append({"kind": kind, "key": key, "field": name, "value": value})
+
+
+def records_as_read(item: PageItem) -> list[tuple[str, str, dict[str, Any]]]:
+    """The page's records with their per-run values put back: everything the page read
+    about each entity, for replay and for checks that look at one page."""
+    values: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in item.displayed:
+        if "value" in entry:
+            values.setdefault((entry["kind"], entry["key"]), {})[entry["field"]] = entry["value"]
+    return [(k, key, {**c, **values.get((k, key), {})}) for k, key, c in item.records]
 
 
 def normalise_page(item: PageItem, source: Source) -> None:
@@ -83,15 +127,22 @@ def normalise_page(item: PageItem, source: Source) -> None:
         key = reader.text(fields.get("listing_id"))
         if key:
             extra = source.pages["listing"].extra_fields
-            item.records.append(("listing", key, listing_record(reader, fields, extra)))
+            record = listing_record(reader, fields, extra)
+            item.records.append(("listing", key, record))
             item.feedback = feedback_records(reader, fields)
+            hint = _displayed(reader, key, fields, record)
+            if hint is not None:
+                item.displayed.append(hint)
+            _per_run(item, "listing", key, record)
         else:
             reader.problems.append("no listing id on a listing page")
     elif item.state == "vendor":
         key = reader.text(fields.get("vendor_id"))
         if key:
             extra = source.pages["vendor"].extra_fields
-            item.records.append(("vendor", key, vendor_record(reader, fields, extra)))
+            record = vendor_record(reader, fields, extra)
+            item.records.append(("vendor", key, record))
+            _per_run(item, "vendor", key, record)
         else:
             reader.problems.append("no vendor id on a vendor page")
     item.problems.extend(reader.problems)

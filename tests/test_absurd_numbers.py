@@ -18,7 +18,7 @@ import pytest
 from crawler.pages import read_page
 from crawler.replay import PAGES_DIR, rebuild_response
 from crawler.sources.loader import load_source
-from pipelines.normalise_pipeline import normalise_page
+from pipelines.normalise_pipeline import normalise_page, records_as_read
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,7 +40,7 @@ def _read(case: Path, shown: str, absurd: str) -> tuple[dict[str, Any], list[str
     fetched_at = datetime.fromisoformat(meta["fetched_at"])
     item = read_page(SOURCE, response, meta["kind"], fetched_at=fetched_at)
     normalise_page(item, SOURCE)
-    ((_, _, content),) = item.records  # the record is kept whatever the value
+    ((_, _, content),) = records_as_read(item)  # the record is kept whatever the value
     return content, item.problems
 
 

@@ -39,9 +39,10 @@ SESSION = "s3cr3t-session-value"
 FAST = ["-s", "CHALLENGE_BACKOFF_BASE=0.05", "-s", "CHALLENGE_BACKOFF_MAX=3"]
 
 
-MARKETS = ["demo", "classic", "grid", "shop"]
+MARKETS = ["demo", "classic", "grid", "shop", "rynok", "bazaar"]
 # The fixture server sets its pagination trap (an endless "next") on the layouts that draw a
 # "next" link: demo ("Next"), grid ("Load more") and shop ("suivant"); classic numbers its pages.
+# (bazaar's "Next →" is not trapped: fixtures/hostile.py has no trap in its markup yet.)
 TRAPPED_LAYOUTS = {"demo", "grid", "shop"}
 
 
@@ -230,7 +231,10 @@ def test_no_valid_session_fetches_login_pages_only_and_fails(hostile: Hostile) -
 def test_maintenance_is_recorded_as_such_and_archives_nothing(hostile: Hostile) -> None:
     with hostile.server(Hostility(session_cookie=SESSION, maintenance=True)) as server:
         hostile.crawl("--mirror", server.url, *FAST, "-s", "CHALLENGE_BACKOFF_RETRIES=2")
-        assert server.stats["maintenance"] == 3, "one request, two retries"
+        # one request per page asked first (rynok's rates page, then the start page), two
+        # retries each
+        firsts = 2 if hostile.market == "rynok" else 1
+        assert server.stats["maintenance"] == 3 * firsts, "one request, two retries"
     run = _latest_run(hostile.db)
     assert run["status"] == "failed"
     assert hostile.db.pages.distinct("state", {"run": run["_id"]}) == ["maintenance"]

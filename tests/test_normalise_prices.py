@@ -31,6 +31,11 @@ D = Decimal
     [
         # crypto, ticker after
         ("0.00450000 BTC", {}, D("0.00450000"), "BTC"),
+        # nothing to pay: shipping options and samples say so in words
+        ("Free", {}, D(0), "USD"),
+        ("FREE SHIPPING!", {}, D(0), "USD"),
+        ("Kostenlos", {"default_currency": "EUR"}, D(0), "EUR"),
+        ("Бесплатно", {"default_currency": "RUB"}, D(0), "RUB"),
         ("0.0045 BTC", {}, D("0.0045"), "BTC"),
         ("0.045 BTC", {}, D("0.045"), "BTC"),
         ("1.234 BTC", {}, D("1.234"), "BTC"),
@@ -114,7 +119,6 @@ def test_parse_price(text: str, kwargs: dict[str, str], amount: Decimal, currenc
         ("45.00", {}, "no currency"),
         ("BTC", {}, "no currency"),
         ("$", {}, "no amount"),
-        ("free", {"default_currency": "USD"}, "no amount"),
         ("12 kr", {}, "unknown currency"),
         ("top 10 all 45", {}, "no currency"),  # TOP and ALL are ISO codes, not in lower case
         # absurd numbers (issue 10): once read as 999 BTC, 1 USD and 5 BTC with no problem

@@ -140,3 +140,85 @@ def test_the_cap_is_a_source_setting(tmp_path: Any) -> None:
     path.write_text(text.replace("  listing:\n", "  listing:\n    max_list_items: 0\n", 1))
     with pytest.raises(SourceConfigError, match="max_list_items"):
         load_source(path)
+
+
+def _tier_rows(count: int) -> str:
+    rows = "".join(
+        f'<tr class="tier"><td class="tier-qty">{n} g</td><td class="tier-price">{n} USD</td></tr>'
+        for n in range(1, count + 1)
+    )
+    return f'<html><body><table class="tiers">{rows}</table></body></html>'
+
+
+# (rows on the page, cap, list rule: css or xpath)
+EXTRACTION_CAPS = [
+    (10, 500, {"css": "table.tiers tr.tier"}),
+    (500, 500, {"css": "table.tiers tr.tier"}),
+    (501, 500, {"css": "table.tiers tr.tier"}),
+    (TIERS, 500, {"css": "table.tiers tr.tier"}),
+    (TIERS, 7, {"xpath": "//table[@class='tiers']//tr"}),
+    (40, 7, {"css": "table.tiers tr.tier, table.tiers tr.none"}),  # a union: cut in order
+]
+
+
+@pytest.mark.parametrize(("rows", "cap", "rule"), EXTRACTION_CAPS)
+def test_extraction_reads_only_the_first_rows_of_a_list_and_counts_them_all(
+    rows: int, cap: int, rule: dict[str, str]
+) -> None:
+    """The cut happens where rows are selected: 80,000 rows are counted, 500 extracted."""
+    from parsel import Selector
+
+    from crawler.extraction.blueprint import extract_page
+    from crawler.sources.model import PageBlueprint
+
+    fields = {"quantity": {"css": "td.tier-qty::text", "required": True},
+              "price": {"css": "td.tier-price::text"}}  # fmt: skip
+    blueprint = PageBlueprint.model_validate(
+        {"max_list_items": cap, "lists": {"tiers": {**rule, "fields": fields}}}
+    )
+    extraction = extract_page(blueprint, Selector(text=_tier_rows(rows)), "http://m/listing/1")
+    tiers = extraction.fields["tiers"]
+    assert len(tiers) == min(rows, cap)
+    assert [t["quantity"] for t in tiers[:2]] == ["1 g", "2 g"]
+    assert tiers[-1]["quantity"] == f"{min(rows, cap)} g"
+    assert extraction.list_totals == ({"tiers": rows} if rows > cap else {})
+
+
+def test_a_page_cut_at_extraction_reports_the_rows_it_had() -> None:
+    """The problem on the page names the rows the page had, not the rows extracted."""
+    from scrapy.http import HtmlResponse, Request
+
+    from crawler.pages import read_page
+    from crawler.sources.loader import DEFAULT_SOURCES_DIR, load_source
+    from fixtures.hostile import OVERSIZED_TIERS, hostile_page
+    from fixtures.market import build_world
+    from pipelines.normalise_pipeline import normalise_page
+
+    answer = hostile_page(build_world("demo", 1), "/listing/hostile-oversized")
+    assert answer is not None and answer.html is not None
+    url = "http://m/listing/hostile-oversized"
+    request = Request(url, meta={"page_state": "listing"})
+    response = HtmlResponse(url, body=answer.html.encode(), encoding="utf-8", request=request)
+    source = load_source(DEFAULT_SOURCES_DIR / "demo.yaml")
+    item = read_page(source, response, "listing", fetched_at=T0)
+    assert len(item.fields["tiers"]) == 500, "rows past the cap are never extracted"
+    assert item.list_totals == {"tiers": OVERSIZED_TIERS}
+    normalise_page(item, source)
+    cap_lists(item, 500)
+    (_, key, content), *_ = item.records
+    assert key == "hostile-oversized" and len(content["tiers"]) == 500
+    assert f"listing hostile-oversized: tiers has {OVERSIZED_TIERS} items; kept the first 500 " \
+        "(pages.listing.max_list_items)" in item.problems  # fmt: skip
+
+
+def test_feedback_cut_at_extraction_is_reported_with_its_total() -> None:
+    item = PageItem(source="mkt", url="http://m/listing/big", kind="listing", state="listing",
+                    fetched_at=T0)  # fmt: skip
+    item.records = [("listing", "big", _listing("big", [{"n": n} for n in range(500)]))]
+    item.feedback = [{"buyer": f"b{n}"} for n in range(500)]
+    item.list_totals = {"tiers": 80_000, "feedback": 1200}
+    cap_lists(item, 500)
+    assert item.problems == [
+        "listing big: tiers has 80000 items; kept the first 500 (pages.listing.max_list_items)",
+        "feedback of big has 1200 entries; kept the first 500 (pages.listing.max_list_items)",
+    ]

@@ -68,6 +68,8 @@ def test_export_lines(archive: Archive, db: Database) -> None:
         "amount": "301.56",
         "rate": "67012.50",
         "rate_source": "market",
+        "rate_path": "BTC→USD",
+        "rate_provenance": "page line",
         "run": run.run_id,
     }
     assert item["tiers"][0]["usd"]["amount"] == "2680.50"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from pipelines.store import queries
 from pipelines.store.model import Provenance
 
@@ -122,3 +124,54 @@ def test_what_a_run_saw_is_never_rewritten_by_what_later_runs_learn(
     )
     assert seen2["date_latest"] == seen1["date_latest"] == DAY1 - timedelta(weeks=2)
     assert len(db.feedback.find_one({})["narrowed"]) == 1
+
+
+def days_ago(seen: datetime, start: int, end: int, buyer: str = "") -> dict[str, Any]:
+    """An anonymous "Positive" entry whose interval is [seen - start days, seen - end days)."""
+    return {
+        "rating": None,
+        "rating_text": "Positive",
+        "text": "",
+        "buyer": buyer,
+        "date_earliest": seen - timedelta(days=start),
+        "date_latest": seen - timedelta(days=end),
+        "date_text": f"{start} days ago",
+    }
+
+
+def test_intervals_that_only_touch_are_two_entries(archive: Archive, db: Database) -> None:
+    """[d-1, d) and [d, d+1) share no moment: two sales, and neither narrows to nothing
+    (an entry once narrowed to the empty [d, d) matched nothing again and was stored anew
+    by every later run)."""
+    run1, run2, run3 = (run_on(archive, DAY1 + timedelta(days=n)) for n in range(3))
+    assert archive.record_feedback(run1, "1", [days_ago(DAY1, 2, 1)], prov(DAY1)) == 1
+    assert archive.record_feedback(run2, "1", [days_ago(DAY1, 1, 0)], prov(DAY2)) == 1
+    entries = queries.feedback(db, "mkt")
+    assert sorted((e["date_earliest"], e["date_latest"]) for e in entries) == [
+        (DAY1 - timedelta(days=2), DAY1 - timedelta(days=1)),
+        (DAY1 - timedelta(days=1), DAY1),
+    ]
+    both = [days_ago(DAY1, 2, 1), days_ago(DAY1, 1, 0)]
+    assert archive.record_feedback(run3, "1", both, prov(DAY2)) == 0
+    assert len(queries.feedback(db, "mkt")) == 2
+
+
+def test_an_empty_interval_is_refused(archive: Archive) -> None:
+    run1 = run_on(archive, DAY1)
+    empty = {**days_ago(DAY1, 1, 1)}
+    with pytest.raises(ValueError, match=r"\[earliest, latest\) is empty"):
+        archive.record_feedback(run1, "1", [empty], prov(DAY1))
+
+
+def test_identical_entries_are_paired_as_many_as_their_dates_allow(
+    archive: Archive, db: Database
+) -> None:
+    """Two anonymous entries, one known to a week and one to a day: the next run shows one
+    early in that week and one at its end. Pairing the first shown with the first stored
+    (the week) leaves the day without a partner and stores a sale twice."""
+    run1, run2 = run_on(archive, DAY1), run_on(archive, DAY2)
+    stored = [days_ago(DAY1, 10, 3), days_ago(DAY1, 8, 7)]
+    assert archive.record_feedback(run1, "1", stored, prov(DAY1)) == 2
+    shown = [days_ago(DAY1, 9, 6), days_ago(DAY1, 5, 4)]
+    assert archive.record_feedback(run2, "1", shown, prov(DAY2)) == 0
+    assert len(queries.feedback(db, "mkt")) == 2

@@ -1,7 +1,10 @@
 """Apply a source's field blueprint to a page: selectors in, raw strings out.
 
 Patterns run under a time limit (`crawler.extraction.patterns`); a field whose pattern runs
-out of time on a page comes back empty, with the reason among the page's problems.
+out of time on a page comes back empty, with the reason among the page's problems. A list
+rule reads at most `max_list_items` rows: a hostile page's 80,000 tier rows are counted
+(in libxml2, cheaply), not extracted and normalised, and the count goes on to the problem
+that reports the cut.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from parsel.csstranslator import css2xpath
+
 from crawler.extraction.patterns import DOTALL, PatternTimeout, search
 from crawler.extraction.processors import SINGLE, join
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from parsel import Selector
+    from parsel import Selector, SelectorList
     from regex import Match
 
-    from crawler.sources.model import FieldRule, PageBlueprint
+    from crawler.sources.model import FieldRule, ListRule, PageBlueprint
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Extraction:
     #: what went wrong on the page beyond missing fields (a pattern out of time, a page
     #: object that failed); each becomes a problem on the page record
     problems: list[str] = field(default_factory=list)
+    #: lists cut at `max_list_items`: name -> the number of rows their selector matched
+    list_totals: dict[str, int] = field(default_factory=dict)
 
 
 def _kept(match: Match[str], template: str | None) -> str:
@@ -115,13 +122,31 @@ def extract_fields(
     return fields, missing
 
 
+def list_rows(list_rule: ListRule, root: Selector, limit: int) -> tuple[SelectorList[Any], int]:
+    """The first `limit` rows a list rule selects, and how many it matches in all.
+
+    The count and the cut run in libxml2 (`count()`, `position()`), so rows past the
+    limit never become Python objects.
+    """
+    expr = css2xpath(list_rule.css) if list_rule.css is not None else list_rule.xpath or ""
+    try:
+        total = int(float(root.xpath(f"count({expr})").get() or 0))
+        return root.xpath(f"({expr})[position() <= {limit}]"), total
+    except ValueError:  # not a node set (an XPath giving a string): select all, then cut
+        nodes = root.xpath(expr)
+        return nodes[:limit], len(nodes)
+
+
 def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extraction:
     """All fields and repeated blocks of a page; coverage is the share of fields found."""
     problems: list[str] = []
     fields, missing = extract_fields(blueprint.fields, root, url, "fields", problems)
     dropped_rows: list[str] = []
+    list_totals: dict[str, int] = {}
     for name, list_rule in blueprint.lists.items():
-        nodes = root.css(list_rule.css) if list_rule.css else root.xpath(list_rule.xpath or "")
+        nodes, total = list_rows(list_rule, root, blueprint.max_list_items)
+        if total > blueprint.max_list_items:
+            list_totals[name] = total
         records, dropped = [], []
         for index, node in enumerate(nodes):
             prefix = f"lists.{name}.fields"
@@ -141,4 +166,5 @@ def extract_page(blueprint: PageBlueprint, root: Selector, url: str) -> Extracti
         coverage=coverage,
         dropped_rows=dropped_rows,
         problems=list(dict.fromkeys(problems)),  # one line per pattern, not per row
+        list_totals=list_totals,
     )

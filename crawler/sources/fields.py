@@ -23,6 +23,8 @@ FIELDS: Mapping[str, frozenset[str]] = {
             "description",
             "vendor_id",
             "price",
+            # a second price shown beside it ("≈ 0.0021 BTC"): kept per run, not versioned
+            "price_hint",
             "quantity",
             "ships_from",
             "ships_to",

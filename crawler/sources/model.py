@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Any, Literal
 
 import regex
@@ -345,6 +346,18 @@ class NormaliseHints(_Strict):
     #: a rating that states its scale ("94%", "4.8/5", "★★★★☆") is read by what it states
     rating_scale: float | RatingScales | None = None
     values: ValueMaps = Field(default_factory=ValueMaps)
+    #: the market's IANA time zone ("Europe/Moscow"): "today at 14:05" and dates shown
+    #: without a zone are its local time, stored as UTC
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (KeyError, ValueError, OSError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Moscow')") from exc
+        return value
 
     def scale_for(self, field: str) -> float | None:
         """The default scale of `field` (`vendor` or `feedback`)."""
@@ -364,6 +377,8 @@ class Source(_Strict):
     follow: LinkRules
     pages: dict[PageKind, PageBlueprint]
     rates: FieldRule | None = None
+    #: a page that shows the rates (path or URL on a mirror), fetched first in each run
+    rates_page: str | None = Field(default=None, pattern=r"^(/|https?://)\S*$")
     states: list[StateDetector] = Field(default_factory=list)
     politeness: Politeness = Field(default_factory=Politeness)
     session: Session = Field(default_factory=Session)
@@ -396,6 +411,12 @@ class Source(_Strict):
         if problems:
             raise NestedKeyError(problems)
         return value
+
+    @model_validator(mode="after")
+    def _rates_page_needs_rates(self) -> Source:
+        if self.rates_page is not None and self.rates is None:
+            raise ValueError("rates_page needs a `rates` rule to read the rates there with")
+        return self
 
     @model_validator(mode="after")
     def _onions_need_tor(self) -> Source:

@@ -14,6 +14,7 @@ from twisted.internet.defer import CancelledError
 from crawler.items import PageItem
 from crawler.middlewares.onion_guard import is_onion
 from crawler.pages import read_page
+from crawler.pagestate import RATES_STATE
 from crawler.session import session_cookies
 from crawler.session_store import load_session
 from crawler.sources.loader import load_source
@@ -111,6 +112,16 @@ class MarketSpider(scrapy.Spider):
             self.crawler.stats.set_value("darkarchive/refused", self.refusals[-1])  # type: ignore[union-attr]
             return
         cookies = session_cookies(self.source)
+        if self.source.rates_page:
+            # The rates page alone first; the start pages follow once it is answered (or
+            # failed), so the run's rates are recorded before any listing is even asked for.
+            url = urljoin(self.mirror + "/", self.source.rates_page.lstrip("/"))
+            yield self._request(url, RATES_STATE, cookies)
+            return
+        for request in self._start_requests(cookies):
+            yield request
+
+    def _start_requests(self, cookies: dict[str, str] | None = None) -> Iterator[scrapy.Request]:
         for page in self.source.start_pages:
             url = urljoin(self.mirror + "/", page.lstrip("/"))
             self.requested.add(page_identity(self.source, "index", url))
@@ -150,8 +161,13 @@ class MarketSpider(scrapy.Spider):
         except Exception as exc:  # a pattern out of time, a bug: the page is recorded, not lost
             logger.exception("reading %s failed", response.url)
             yield self._unread(response, exc)
+            if response.meta.get("kind") == RATES_STATE:
+                yield from self._start_requests(session_cookies(self.source))
             return
         yield item
+        if response.meta["kind"] == RATES_STATE:
+            yield from self._start_requests(session_cookies(self.source))
+            return
         for rule, urls in item.links.items():
             if rule == "pagination" and not (item.links.get("listing") or item.links.get("vendor")):
                 continue  # a "next" page with nothing on it: the end, or a pagination trap
@@ -179,8 +195,17 @@ class MarketSpider(scrapy.Spider):
             error=f"page not read: {type(error).__name__}: {error}",
         )
 
-    def on_error(self, failure: Failure) -> Iterator[PageItem]:
-        """A page we could not (or would not) fetch is still a page of the run: record why."""
+    def on_error(self, failure: Failure) -> Iterator[PageItem | scrapy.Request]:
+        """A page we could not (or would not) fetch is still a page of the run: record why.
+
+        A failed rates page is recorded too (the run's USD values then fall back to the
+        project rate table), and the crawl goes on from the start pages.
+        """
+        yield self._failed(failure)
+        if failure.request.meta.get("kind") == RATES_STATE:  # type: ignore[attr-defined]
+            yield from self._start_requests(session_cookies(self.source))
+
+    def _failed(self, failure: Failure) -> PageItem:
         request = failure.request  # type: ignore[attr-defined]
         error = failure.value
         state, status = "error", None
@@ -199,7 +224,7 @@ class MarketSpider(scrapy.Spider):
             raw_type = error.response.headers.get(b"Content-Type") or b""
             content_type = raw_type.decode("latin-1")
             reason = f"refused {request.url}: content type {content_type} is not enabled"
-        yield PageItem(
+        return PageItem(
             source=self.source.id,
             url=request.url,
             kind=request.meta.get("kind", "index"),

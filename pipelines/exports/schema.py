@@ -39,7 +39,9 @@ TABLES: dict[str, list[tuple[str, ColumnType]]] = {
         ("vendors_observed", "int"),
         ("feedback_new", "int"),
         ("reasons", "string"),  # "; "-joined
-        ("rates_json", "string"),  # the rates the market showed, as JSON
+        # the rates the run recorded, as JSON: the market's (page lines, rates page) and,
+        # under `table:BASE/QUOTE`, the project rate table's of the run's day
+        ("rates_json", "string"),
     ],
     "listings": [
         ("run", "string"),
@@ -56,7 +58,14 @@ TABLES: dict[str, list[tuple[str, ColumnType]]] = {
         ("price_text", "string"),
         ("usd_amount", "decimal"),
         ("usd_rate", "decimal"),
-        ("usd_rate_source", "string"),
+        ("usd_rate_source", "string"),  # market, rates_page, hint, table ("+"-joined)
+        ("usd_rate_path", "string"),  # "RUB→BTC→USD": the chain the rate was derived through
+        ("usd_rate_provenance", "string"),  # each step's page URL or table row, "; "-joined
+        # the second price the run displayed beside the price ("≈ 0.0021 BTC"); per run,
+        # never versioned (it moves with the rate)
+        ("price_hint_amount", "decimal"),
+        ("price_hint_currency", "string"),
+        ("price_hint_text", "string"),
         ("quantity_amount", "decimal"),
         ("quantity_unit", "string"),
         ("quantity_count", "int"),

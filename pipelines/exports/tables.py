@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.exports.schema import FREE_TEXT, HANDLES, TABLES
 from pipelines.store.codec import from_bson
-from pipelines.store.export import add_usd, jsonable, usd_value
+from pipelines.store.displayed import displayed_prices, per_run_values
+from pipelines.store.export import add_usd, hint_of, jsonable, usd_value
 from pipelines.store.queries import feedback, observed
 from pipelines.store.schema import PAGES, versions_collection
 
@@ -130,9 +131,13 @@ def run_row(run: Mapping[str, Any]) -> Row:
 
 def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
     rates = run.get("rates") or {}
+    shown = displayed_prices(db, run["_id"])
     for entity in observed(db, run["_id"], "listing", parser=parser):
-        content = add_usd(dict(entity["content"]), rates, run["_id"])
+        displayed = shown.get(entity["key"]) or {}
+        content = {**entity["content"], **per_run_values(displayed)}
+        content = add_usd(content, rates, run["_id"], hint=hint_of(displayed))
         price, usd = content.get("price") or {}, content.get("usd") or {}
+        hint = displayed.get("price_hint") or {}
         quantity, ppu = content.get("quantity") or {}, content.get("price_per_unit") or {}
         yield {
             **_entity(run, entity),
@@ -146,6 +151,11 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
             "usd_amount": _decimal(usd.get("amount")),
             "usd_rate": _decimal(usd.get("rate")),
             "usd_rate_source": usd.get("rate_source"),
+            "usd_rate_path": usd.get("rate_path"),
+            "usd_rate_provenance": usd.get("rate_provenance"),
+            "price_hint_amount": _decimal(hint.get("amount")),
+            "price_hint_currency": hint.get("currency"),
+            "price_hint_text": hint.get("text"),
             "quantity_amount": _decimal(quantity.get("amount")),
             "quantity_unit": quantity.get("unit"),
             "quantity_count": quantity.get("count"),
@@ -174,8 +184,9 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
 
 
 def vendor_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
+    shown = displayed_prices(db, run["_id"], "vendor")
     for entity in observed(db, run["_id"], "vendor", parser=parser):
-        content = entity["content"]
+        content = {**entity["content"], **per_run_values(shown.get(entity["key"]))}
         rating, joined = content.get("rating") or {}, content.get("joined") or {}
         yield {
             **_entity(run, entity),

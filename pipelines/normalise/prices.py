@@ -43,6 +43,14 @@ _CODE_AMOUNT = re.compile(  # ISO codes price-parser misses ("45 usd")
 # Lower-case codes trusted as currencies; other lower-case words ("top 10", "all 45") are not.
 _LOWER_CODES = frozenset({"usd", "eur", "gbp", "chf", "cad", "aud", "pln", "rub", "sek"})
 _NUMBER = re.compile(NUMBER_PATTERN)
+# Shipping (and samples) shown as free, in the markets' languages: a price of zero.
+FREE_WORDS = frozenset(
+    {
+        "free", "free shipping", "free delivery", "free of charge",
+        "gratis", "kostenlos", "versandkostenfrei", "gratuit", "livraison gratuite", "offert",
+        "бесплатно", "бесплатная доставка",
+    }
+)  # fmt: skip
 _PAIR = re.compile(
     rf"^\s*(?P<base>[A-Za-z]{{3,4}})\s*[/-]\s*(?P<quote>[A-Za-z]{{3,4}})\s*[:=]?\s*"
     rf"(?P<num>{NUMBER_PATTERN})\s*$"
@@ -72,12 +80,19 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class UsdValue:
-    """A price in USD, with the rate used (USD per ``rate_currency``) and where it came from."""
+    """A price in USD, with the rate used (USD per ``rate_currency``) and where it came from.
+
+    ``path`` is the chain the rate was derived through ("RUB→BTC→USD"; "BTC→USD" for a
+    rate shown that way round) and ``provenance`` each step's origin (pipelines/normalise/
+    rates.py); both are empty for USD itself.
+    """
 
     amount: Decimal
     rate: Decimal
     rate_currency: str
     source: str
+    path: str = ""
+    provenance: str = ""
 
 
 def parse_price(
@@ -96,11 +111,18 @@ def parse_price(
     than 24 digits, or more than the currency's cap (``currencies.amount_cap``: about a
     billion dollars' worth).
 
+    A word for nothing ("Free", "Gratis", "Бесплатно": ``FREE_WORDS``) is a zero amount,
+    in ``default_currency`` or else USD, since zero is zero in any currency.
+
     >>> parse_price("0.00450000 BTC")
     Price(amount=Decimal('0.00450000'), currency='BTC', text='0.00450000 BTC')
     >>> parse_price("1.234,56 €").amount, parse_price("≈ $301.50").currency
     (Decimal('1234.56'), 'USD')
+    >>> parse_price("Free shipping")
+    Price(amount=Decimal('0'), currency='USD', text='Free shipping')
     """
+    if " ".join(text.casefold().replace("!", " ").split()) in FREE_WORDS:
+        return Price(Decimal(0), default_currency or "USD", text)
     crypto = _CRYPTO_AMOUNT.search(text)
     fiat = _ParsedPrice.fromstring(text, decimal_separator=decimal_separator)
     fiat_at = text.find(fiat.amount_text) if fiat.amount_text else -1
@@ -173,7 +195,14 @@ def parse_rate(text: str) -> Rate:
     return _rate(left.currency, right.currency, value, text)
 
 
-def to_usd(price: Price, rates: Mapping[str, Rate], *, source: str) -> UsdValue:
+def to_usd(
+    price: Price,
+    rates: Mapping[str, Rate],
+    *,
+    source: str,
+    path: str = "",
+    provenance: str = "",
+) -> UsdValue:
     """Convert a price to USD with the market's own rate, rounded half-even to the cent.
 
     ``rates`` maps a currency to its ``Rate`` against USD; ``source`` names where the rate came
@@ -190,7 +219,8 @@ def to_usd(price: Price, rates: Mapping[str, Rate], *, source: str) -> UsdValue:
         raise PriceError(price.text, f"no rate for {price.currency}")
     if rate.base != price.currency or rate.quote != "USD":
         raise PriceError(rate.text, f"rate is {rate.base}/{rate.quote}, need {price.currency}/USD")
-    return UsdValue(_cents(price.amount * rate.value, price), rate.value, price.currency, source)
+    usd = _cents(price.amount * rate.value, price)
+    return UsdValue(usd, rate.value, price.currency, source, path, provenance)
 
 
 def _rate(base: str, quote: str, value: Decimal, text: str) -> Rate:

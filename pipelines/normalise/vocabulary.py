@@ -19,6 +19,7 @@ from pipelines.normalise.countries import ALIASES, EUROPE, WORLDWIDE
 from pipelines.normalise.currencies import AMOUNT_CAPS, CRYPTO_ALIASES, FIAT_SYMBOLS
 from pipelines.normalise.dates import MAX_AGE, MAX_AHEAD, RELATIVE
 from pipelines.normalise.flags import FLAG_WORDS
+from pipelines.normalise.prices import FREE_WORDS
 from pipelines.normalise.quantities import GRAMS_PER, QUANTITY_CAP, UNIT_ALIASES
 from pipelines.normalise.ratings import COUNT_CAP, SCALE_CAP
 
@@ -76,6 +77,9 @@ def vocabulary_markdown() -> str:
         + ", ".join(f"{c} {cap:,.0f}" for c, cap in sorted(AMOUNT_CAPS.items()))
         + ".",
         "",
+        "A price of nothing is zero (in the source's default currency, else USD): "
+        f"{_words(sorted(FREE_WORDS))}.",
+        "",
         "## Quantities (`pipelines/normalise/quantities.py`)",
         "",
         *_rows(("unit", "written as"), _grouped(UNIT_ALIASES)),
@@ -117,9 +121,13 @@ def vocabulary_markdown() -> str:
         "",
         "## Dates (`pipelines/normalise/dates.py`)",
         "",
-        "Every language has the same interval semantics: `N days ago` is that whole calendar",
-        "day, `N weeks ago` the 7 days ending N weeks before today, `N hours ago` that clock",
-        "hour, `last week` one week ago, `now` the current hour. Absolute dates go to",
+        "Every language has the same interval semantics, half-open `[earliest, latest)` in UTC.",
+        "A relative age holds the true time whichever way the market rounded it (floor, nearest,",
+        "ceiling or calendar days): `N units ago` is N-1 to N+1 units before the page's clock",
+        "(months 28-31 days, years 365-366), widened by `CLOCK_SLACK` (15 minutes) either side.",
+        "`today`/`yesterday` are 0/1 days ago, `last week` one week ago, `now` zero hours ago.",
+        "A day word with a clock time (`today at 14:05`) is that minute in the source's",
+        "`normalise.timezone` (default UTC), as are absolute dates without a zone; those go to",
         "dateparser in the source's languages (and `normalise.date_order`). A date more than",
         f"{MAX_AGE.years} years before the page's clock or {MAX_AHEAD.years} year after it is a",
         "problem. Relative phrases:",

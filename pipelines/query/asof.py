@@ -1,13 +1,14 @@
-"""Entities as of a run: the versions valid in it, by the cheaper of two index ranges."""
+"""Entities as of a run: the versions valid in it, by equality lookups (valid_in_run.py)."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pipelines.query.runs import READABLE, QueryError, Run, resolve_run, source_runs
+from pipelines.query.runs import READABLE, QueryError, resolve_run
 from pipelines.store.codec import from_bson
-from pipelines.store.export import add_usd
+from pipelines.store.displayed import displayed_prices, per_run_values
+from pipelines.store.export import add_usd, hint_of
 from pipelines.store.observations import observed_keys
 from pipelines.store.rereads import (
     UnknownReadingError,
@@ -15,10 +16,10 @@ from pipelines.store.rereads import (
     overlay,
     reading_parser,
 )
-from pipelines.store.schema import versions_collection
+from pipelines.store.valid_in_run import versions_in_run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
     from datetime import datetime
 
     from pymongo.database import Database
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FIELDS = {"key": 1, "v": 1, "hash": 1, "content": 1, "provenance": 1, "first_seen_run": 1}
-BOUNDS = {"valid_from_seq": 1, "valid_to_seq": 1}
 
 
 def valid_versions(
@@ -34,39 +34,11 @@ def valid_versions(
     source: str,
     kind: str,
     seq: int,
-    runs: Sequence[Run] = (),
     projection: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every version valid in run `seq` (valid_from_seq <= seq < valid_to_seq), raw BSON.
-
-    Either bound alone is an index range, (source, valid_to_seq) or (source,
-    valid_from_seq): versions ending after `seq` (few for a recent run) or versions
-    starting at or before it (few for an early run). The runs' own counters say which
-    side holds fewer; only that bound goes to the server and the other is checked here.
-    Both bounds in one query made SecantusDB walk the whole source, and it reads `$lte` on
-    a middle key of a compound index as `$lt`, so upper bounds are written `$lt: seq + 1`
-    (seqs are integers).
-    """
-    fields = {**(projection or FIELDS), **BOUNDS}
-    if _start_side_smaller(runs, kind, seq):
-        query = {"source": source, "valid_from_seq": {"$lt": seq + 1}}
-    else:
-        query = {"source": source, "valid_to_seq": {"$gt": seq}}
-    for doc in db[versions_collection(kind)].find(query, fields, batch_size=2000):
-        if doc["valid_from_seq"] <= seq < doc["valid_to_seq"]:
-            yield doc
-
-
-def _start_side_smaller(runs: Sequence[Run], kind: str, seq: int) -> bool:
-    started_upto = ended_upto = total = 0
-    for run in runs:
-        counts = run.counts.get(kind) or {}
-        started = sum(int(counts.get(k) or 0) for k in ("new", "changed", "reappeared"))
-        total += started
-        if run.seq <= seq:
-            started_upto += started
-            ended_upto += int(counts.get("changed") or 0) + int(counts.get("delisted") or 0)
-    return started_upto < total - ended_upto
+    """Every version valid in run `seq` (valid_from_seq <= seq < valid_to_seq), raw BSON,
+    found by equality lookups that do not grow with the archive's age (valid_in_run.py)."""
+    return versions_in_run(db, source, kind, seq, projection or FIELDS)
 
 
 def as_of(
@@ -89,14 +61,13 @@ def as_of(
     reparsed, the newest parser's reading answers unless `parser` names another (or
     `"crawl"`); the run header says which.
     """
-    runs = source_runs(db, source)
     target = resolve_run(db, source, run=run, at=at)
     if target.status not in READABLE:
         logger.warning("run %s is %s: its content may still change", target.run_id, target.status)
     reader = _reader(db, target.run_id, parser)
     seen = observed_keys(db, target.run_id, kind)
     found: dict[str, dict[str, Any]] = {}
-    for doc in valid_versions(db, source, kind, target.seq, runs):
+    for doc in valid_versions(db, source, kind, target.seq):
         observed = doc["key"] in seen
         if observed or include_unobserved:
             found[doc["key"]] = {
@@ -109,12 +80,14 @@ def as_of(
             }
     if reader is not None:
         apply_overlay(found, overlay(db, source, kind, target.seq, reader))
+    shown = displayed_prices(db, target.run_id, kind)  # per-run values and second prices
     entities = []
     for key in sorted(found):
         entity = found[key]
-        content = entity["content"]
+        displayed = shown.get(key)
+        content = {**entity["content"], **per_run_values(displayed)}
         if kind == "listing":
-            content = add_usd(content, target.rates, target.run_id)
+            content = add_usd(content, target.rates, target.run_id, hint=hint_of(displayed))
         entities.append(
             {
                 "key": key,

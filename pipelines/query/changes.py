@@ -57,7 +57,8 @@ def changes(
     started = coll.find({"source": source, "valid_from_seq": between}, FIELDS)
     at_a = {d["key"]: d for d in ended if d["valid_from_seq"] <= a.seq}
     at_b = {d["key"]: d for d in started if d["valid_to_seq"] > b.seq}
-    seqs = {run.run_id: run.seq for run in source_runs(db, source)}
+    # First seen after A means first seen in one of the runs after it, up to B.
+    after_a = {run.run_id for run in source_runs(db, source, first=a.seq + 1, end=b.seq + 1)}
     result: dict[str, Any] = {
         "source": source,
         "kind": kind,
@@ -80,7 +81,7 @@ def changes(
         if after is None and before is not None:
             result["delisted"].append(_entity(before))
         elif before is None and after is not None:
-            fresh = seqs.get(after["first_seen_run"], b.seq) > a.seq
+            fresh = after["first_seen_run"] in after_a or after["first_seen_run"] is None
             result["new" if fresh else "relisted"].append(_entity(after))
         elif before is not None and after is not None and before["hash"] != after["hash"]:
             result["changed"].append(_change(before, after))

@@ -1,4 +1,4 @@
-"""Backfill search terms on versions written before they existed (or by an older tokeniser)."""
+"""Backfill what older versions lack: search terms (or an older tokeniser's) and run spans."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pymongo import UpdateOne
 from pipelines.store.codec import from_bson
 from pipelines.store.schema import KINDS, ensure_indexes, versions_collection
 from pipelines.store.tokens import TOKENS_VERSION, version_tokens
+from pipelines.store.valid_in_run import backfill_spans, spans_complete
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -26,7 +27,9 @@ def reindex(db: Database, source: str) -> dict[str, int]:
     Explicit (`darkarchive reindex <source>`), not done at start: it reads every version
     of the source once, which a crawl should not pay for. Tokens are not content, so no
     version is created and no past run's answer changes except that search finds it.
-    Idempotent: versions already at TOKENS_VERSION are skipped.
+    Idempotent: versions already at TOKENS_VERSION are skipped. Closed versions written
+    before they carried the run buckets they span get them too (once per source), so the
+    versions valid in a run are found by equality lookups (pipelines/store/valid_in_run.py).
     """
     ensure_indexes(db)
     done: dict[str, int] = {}
@@ -49,4 +52,6 @@ def reindex(db: Database, source: str) -> dict[str, int]:
         if ops:
             done[kind] += coll.bulk_write(ops, ordered=False).modified_count
         logger.info("reindexed %d %s versions of %s", done[kind], kind, source)
+    if not spans_complete(db, source):
+        backfill_spans(db, source)
     return done

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PROJECTION = dict.fromkeys(
+    ("seq", "status", "started_at", "rates", "counts", "source", "parser_version"), 1
+)
+
 # Runs whose content can be asked about; a running run is still being written.
 READABLE = ("complete", "partial", "interrupted", "failed")
 
@@ -53,16 +57,13 @@ def source_runs(
 ) -> list[Run]:
     """Runs of a source, oldest first: all, or those with `first <= seq < end` (one range
     on the (source, seq) index, so a question about a few runs reads only those)."""
-    projection = dict.fromkeys(
-        ("seq", "status", "started_at", "rates", "counts", "source", "parser_version"), 1
-    )
     query: dict[str, Any] = {"source": source}
     if first is not None or end is not None:
         query["seq"] = {
             **({"$gte": first} if first is not None else {}),
             **({"$lt": end} if end is not None else {}),
         }
-    cursor = db[RUNS].find(query, projection).sort("seq", ASCENDING)
+    cursor = db[RUNS].find(query, PROJECTION).sort("seq", ASCENDING)
     return [_run(from_bson(doc)) for doc in cursor]
 
 
@@ -87,12 +88,14 @@ def resolve_run(
 
     `at` is the crawler's clock (`started_at`): "what had the archive seen by then".
     """
+    if run is not None:  # one indexed lookup, by id or by (source, seq)
+        doc = db[RUNS].find_one({"_id": run, "source": source}, PROJECTION)
+        if doc is None and run.isdigit() and str(int(run)) == run:
+            doc = db[RUNS].find_one({"source": source, "seq": int(run)}, PROJECTION)
+        if doc is None:
+            raise QueryError(f"no run {run!r} of source {source!r}")
+        return _run(from_bson(doc))
     runs = source_runs(db, source)
-    if run is not None:
-        for candidate in runs:
-            if run in (candidate.run_id, str(candidate.seq)):
-                return candidate
-        raise QueryError(f"no run {run!r} of source {source!r}")
     if at is not None:
         moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         before = [

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.query.sales import midpoint
 from pipelines.store.codec import from_bson
+from pipelines.store.displayed import shown_with
 from pipelines.store.queries import entity_history
 from pipelines.store.schema import FEEDBACK, OPEN_SEQ, versions_collection
 from pipelines.store.tokens import facet
@@ -61,7 +62,8 @@ def vendor_activity(db: Database, source: str, vendor: str) -> dict[str, Any]:
             "valid_to_run": v["valid_to_run"],
             "name": v["content"].get("name"),
             "rating": v["content"].get("rating"),
-            "feedback_count": v["content"].get("feedback_count"),
+            # kept per run since counters left versions; older archives have it in content
+            "feedback_count": {**v["content"], **shown_with(db, v, "vendor")}.get("feedback_count"),
         }
         for v in entity_history(db, source, "vendor", vendor)
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipelines.store import feedback, observations, pages, runs
+from pipelines.store import feedback, observations, pages, rate_table, runs
 from pipelines.store.delisting import delist_unobserved, listed_entities
 from pipelines.store.entities import EntityWriter, load_state
 from pipelines.store.model import CloseSummary
@@ -177,6 +177,9 @@ class Archive:
             per_kind = self._kind_counts(run, kind, seen)
             delisted_total += per_kind["delisted"]
             totals[kind] = per_kind
+        # The table's rates of the run's day go with it, as they are now (past runs are
+        # immutable); they convert only what the market's own rates cannot.
+        rate_table.copy_onto_run(self.db, run.run_id)
         runs.finish_run(
             self.db,
             run,

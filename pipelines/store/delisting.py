@@ -9,6 +9,7 @@ from pymongo import UpdateOne
 
 from pipelines.store.entities import version_id
 from pipelines.store.schema import OPEN_SEQ, current_collection, versions_collection
+from pipelines.store.valid_in_run import REOPEN, closing
 
 if TYPE_CHECKING:
     from collections.abc import Set
@@ -38,9 +39,9 @@ def delist_unobserved(db: Database, run: RunRef, kind: str, observed: Set[str]) 
     gone = [(key, v) for key, v in listed.items() if key not in observed]
     if not gone:
         return 0
-    ended = {"valid_to_seq": run.seq, "valid_to_run": run.run_id, "end": "delisted"}
+    ended = closing(run.seq, run.run_id, "delisted")  # with the run buckets it spans
     closes = [
-        UpdateOne({"_id": version_id(run.source, k, v), "valid_to_seq": OPEN_SEQ}, {"$set": ended})
+        UpdateOne({"_id": version_id(run.source, k, v), "valid_to_seq": OPEN_SEQ}, ended)
         for k, v in gone
     ]
     marks = [
@@ -82,7 +83,7 @@ def undo_delisting(db: Database, run: RunRef, kind: str) -> int:
         [
             UpdateOne(
                 {"_id": d["_id"], "valid_to_run": run.run_id, "end": "delisted"},
-                {"$set": {"valid_to_seq": OPEN_SEQ, "valid_to_run": None}, "$unset": {"end": ""}},
+                REOPEN,
             )
             for d in closed
         ],

@@ -12,6 +12,7 @@ from pipelines.store.codec import content_hash, to_bson, utc_ms
 from pipelines.store.model import BatchSummary
 from pipelines.store.schema import OPEN_SEQ, current_collection, versions_collection
 from pipelines.store.tokens import TOKENS_VERSION, version_tokens
+from pipelines.store.valid_in_run import REOPEN, closing
 from pipelines.store.writes import bulk_ignoring_duplicates
 
 if TYPE_CHECKING:
@@ -150,8 +151,8 @@ class EntityWriter:
             else:
                 outcome[obs.key] = "changed" if old.listed else "reappeared"
                 previous = {"_id": version_id(run.source, obs.key, old.v), "valid_to_seq": OPEN_SEQ}
-                ended = {"valid_to_seq": run.seq, "valid_to_run": run.run_id, "end": "changed"}
-                closes.append((eid, UpdateOne(previous, {"$set": ended})))
+                ended = closing(run.seq, run.run_id, "changed")  # with the buckets it spans
+                closes.append((eid, UpdateOne(previous, ended)))
                 unset = {"delisted_run": "", "delisted_seq": ""}
                 moves.append(
                     (eid, UpdateOne({"_id": eid, "v": old.v}, {"$set": head, "$unset": unset}))
@@ -298,7 +299,7 @@ def drop_orphans(db: Database, source: str, run_id: str, kind: str) -> int:
         previous = version_id(source, doc["key"], doc["v"] - 1)
         versions.update_one(
             {"_id": previous, "valid_to_run": run_id, "end": "changed"},
-            {"$set": {"valid_to_seq": OPEN_SEQ, "valid_to_run": None}, "$unset": {"end": ""}},
+            REOPEN,
         )
         versions.delete_one({"_id": doc["_id"], "valid_from_run": run_id})
     if orphans:

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pipelines.normalise import Price, PriceError, Rate, to_usd
+from pipelines.normalise.rates import KnownRate, hint_rate, known_rates, usd_rate
+from pipelines.store.displayed import displayed_prices, per_run_values
 from pipelines.store.queries import feedback, get_run, latest_run, observed
 from pipelines.store.rereads import reading_parser
 
@@ -54,10 +56,16 @@ def export_run(
         }
     )
     for kind in ("listing", "vendor"):
+        shown = displayed_prices(db, run["_id"], kind)
         for entity in observed(db, run["_id"], kind, parser=parser):
-            content = dict(entity["content"])
+            displayed = shown.get(entity["key"])
+            content = {**entity["content"], **per_run_values(displayed)}
             if kind == "listing":
-                content = add_usd(content, rates, run["_id"])
+                content = add_usd(content, rates, run["_id"], hint=hint_of(displayed))
+            if displayed and "price_hint" in displayed:  # what this run displayed beside it
+                content["price_hint"] = {
+                    k: v for k, v in displayed["price_hint"].items() if k != "of" and v is not None
+                }
             line: dict[str, Any] = {
                 "kind": kind,
                 "key": entity["key"],
@@ -74,41 +82,76 @@ def export_run(
         yield jsonable({"kind": "feedback", **entry})
 
 
-def add_usd(content: dict[str, Any], rates: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+def add_usd(
+    content: dict[str, Any],
+    rates: Mapping[str, Any],
+    run_id: str,
+    *,
+    hint: KnownRate | None = None,
+) -> dict[str, Any]:
     """Add `usd` next to the listing's `price` and next to each tier's `price`."""
-    out = _with_usd(content, rates, run_id)
+    out = _with_usd(content, rates, run_id, hint)
     tiers = out.get("tiers")
     if isinstance(tiers, list):
-        out["tiers"] = [_with_usd(t, rates, run_id) if isinstance(t, dict) else t for t in tiers]
+        out["tiers"] = [
+            _with_usd(t, rates, run_id, hint) if isinstance(t, dict) else t for t in tiers
+        ]
     return out
 
 
-def _with_usd(holder: dict[str, Any], rates: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+def _with_usd(
+    holder: dict[str, Any], rates: Mapping[str, Any], run_id: str, hint: KnownRate | None
+) -> dict[str, Any]:
     price = holder.get("price")
     if not isinstance(price, dict) or not isinstance(price.get("amount"), Decimal):
         return holder
-    return {
-        **holder,
-        "usd": usd_value(price["amount"], str(price.get("currency", "")), rates, run_id),
-    }
+    currency = str(price.get("currency", ""))
+    return {**holder, "usd": usd_value(price["amount"], currency, rates, run_id, hint=hint)}
+
+
+def hint_of(displayed: Mapping[str, Any] | None) -> KnownRate | None:
+    """The rate a listing's displayed second price implies, with the page it was shown on."""
+    hint = (displayed or {}).get("price_hint")
+    if not isinstance(hint, dict) or not isinstance(hint.get("of"), dict):
+        return None
+    return hint_rate(hint["of"], hint, str((displayed or {}).get("url") or ""))
 
 
 def usd_value(
-    amount: Decimal, currency: str, rates: Mapping[str, Any], run_id: str
+    amount: Decimal,
+    currency: str,
+    rates: Mapping[str, Any],
+    run_id: str,
+    *,
+    hint: KnownRate | None = None,
 ) -> dict[str, Any] | None:
-    """USD value at the run's recorded rate, or None when the run saw no USD rate for it."""
+    """USD value at the run's recorded rates, or None when none leads to USD.
+
+    The market's rates (its page lines and rates page) are read either way round and
+    crossed; then the listing's `hint`; then the project rate table's rates copied onto
+    the run at its close (pipelines/normalise/rates.py). The value says which, by which
+    path, from where (`rate_source`, `rate_path`, `rate_provenance`).
+    """
     code = currency.upper()
-    quotes = {
-        base: Rate(base, str(quote.get("quote", "USD")), quote["value"], str(quote.get("text", "")))
-        for base, quote in rates.items()
-        if isinstance(quote, dict) and isinstance(quote.get("value"), Decimal)
-    }
+    known = known_rates(rates) + ([hint] if hint is not None else [])
+    found = usd_rate(code, known)
+    if found is None:
+        return None
+    rate = Rate(code, "USD", found.value, found.provenance)
     try:
-        value = to_usd(Price(amount, code, f"{amount} {code}"), quotes, source=run_id)
+        value = to_usd(
+            Price(amount, code, f"{amount} {code}"),
+            {code: rate},
+            source=found.source,
+            path=found.path,
+            provenance=found.provenance,
+        )
     except PriceError:
         return None
-    source = "identity" if code == "USD" else rates[code].get("source") or "market"
-    return {"amount": value.amount, "rate": value.rate, "rate_source": source, "run": run_id}
+    usd: dict[str, Any] = {"amount": value.amount, "rate": value.rate, "rate_source": value.source}
+    if code != "USD":
+        usd.update(rate_path=value.path, rate_provenance=value.provenance)
+    return {**usd, "run": run_id}
 
 
 def jsonable(value: Any) -> Any:

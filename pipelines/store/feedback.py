@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
 
 from pymongo import InsertOne, UpdateOne
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 REQUIRED = ("text", "buyer", "date_earliest", "date_latest")
 
 Identity = tuple[str, str, str]
+Interval = tuple["datetime", "datetime"]
+Stored = dict[tuple[str, Identity], list[dict[str, Any]]]
 
 
 def _identity(entry: Mapping[str, Any]) -> Identity:
@@ -35,11 +37,71 @@ def _identity(entry: Mapping[str, Any]) -> Identity:
     return (str(entry["buyer"]), shown, str(entry["text"]))
 
 
-def _interval(entry: Mapping[str, Any]) -> tuple[datetime, datetime]:
+def _interval(entry: Mapping[str, Any]) -> Interval:
     earliest, latest = utc_ms(entry["date_earliest"]), utc_ms(entry["date_latest"])
-    if earliest > latest:
-        raise ValueError(f"feedback interval ends before it starts: {entry!r}")
+    if earliest >= latest:
+        raise ValueError(f"feedback interval [earliest, latest) is empty: {entry!r}")
     return earliest, latest
+
+
+def overlap(a: Interval, b: Interval) -> Interval | None:
+    """The intersection of two half-open intervals, or None unless it has positive length.
+
+    Intervals that only touch ([d, d+1) and [d+1, d+2): "1 day ago" read on two days) are
+    two moments, never one entry: matching them once narrowed an entry to the empty
+    [d+1, d+1), which no later run could match, so every run stored it again.
+    """
+    start, end = max(a[0], b[0]), min(a[1], b[1])
+    return (start, end) if start < end else None
+
+
+def match_intervals(stored: Sequence[Interval], incoming: Sequence[Interval]) -> dict[int, int]:
+    """Pair incoming intervals with stored ones they overlap, one-to-one, as many as can be.
+
+    Both lists are in time order (by earliest, then latest). Entries with one identity
+    ("Positive", no text, buyer "b***r") are told apart only by their dates, so the pairing
+    must be a maximum matching: an entry paired greedily with the wrong stored one can
+    leave another without the partner it truly has, and a sale is counted twice. Each
+    incoming interval takes the first free stored one in time order; when none is free
+    the earlier pairs shift along an augmenting path (Kuhn's algorithm), so the pairing
+    keeps time order wherever the dates allow. Returns {incoming index: stored index}.
+    """
+    partner_of: dict[int, int] = {}  # stored index -> incoming index
+    held: dict[int, int] = {}  # incoming index -> stored index
+
+    def augment(first: int) -> bool:
+        """Breadth-first for a free stored interval, then flip the path back to `first`
+        (iterative: a listing may show thousands of identical "Positive" entries)."""
+        came_from: dict[int, int] = {}  # stored index -> incoming index that reached it
+        queue = deque([first])
+        while queue:
+            i = queue.popleft()
+            for j, interval in enumerate(stored):
+                if j in came_from or overlap(interval, incoming[i]) is None:
+                    continue
+                came_from[j] = i
+                if j in partner_of:
+                    queue.append(partner_of[j])
+                    continue
+                while True:
+                    i = came_from[j]
+                    before = held.get(i)
+                    partner_of[j], held[i] = i, j
+                    if before is None:  # back at `first`, which held nothing
+                        return True
+                    j = before
+        return False
+
+    for i, interval in enumerate(incoming):
+        free = next(
+            (j for j, s in enumerate(stored) if j not in partner_of and overlap(s, interval)),
+            None,
+        )
+        if free is None:
+            augment(i)
+        else:
+            partner_of[free], held[i] = i, free
+    return dict(held)
 
 
 def as_of(doc: dict[str, Any], seq: int | None = None) -> dict[str, Any]:
@@ -67,10 +129,12 @@ def record_feedback_many(
 
     Studies estimate sales from feedback counts, so an entry must be counted once however
     many runs show it. Markets show dates coarsely ("2 weeks ago"), so the same entry seen
-    on two days has two different but overlapping intervals: an incoming entry matches a
-    stored one with the same identity and an overlapping interval, and the stored interval
-    narrows to the intersection. Identical entries on one page are distinct sales, so
-    matching is one-to-one (a multiset), and replaying a page adds nothing.
+    on two days has two different half-open intervals ``[earliest, latest)``, each holding
+    its true time (pipelines/normalise/dates.py widens them for that): an incoming entry
+    matches a stored one with the same identity whose interval it overlaps with positive
+    length, and the stored interval narrows (never to nothing). Identical entries on one
+    page are distinct sales, so matching is one-to-one (a multiset, `match_intervals`), and
+    replaying a page adds nothing.
 
     `pages_feedback` holds (listing key, entries, provenance) per listing page; the stored
     entries of all those listings are read in one query and written in one bulk.
@@ -81,11 +145,29 @@ def record_feedback_many(
             if missing:
                 raise ValueError(f"feedback entry for {listing_key!r} lacks {missing}: {entry!r}")
     keys = sorted({key for key, _, _ in pages_feedback})
-    stored: dict[tuple[str, Identity], list[dict[str, Any]]] = defaultdict(list)
+    stored: Stored = defaultdict(list)
     if keys:
         query = {"source": run.source, "listing_key": {"$in": keys}}
         for doc in db[FEEDBACK].find(query):
             stored[(doc["listing_key"], _identity(doc))].append(as_of(doc))
+    ops, new = plan_feedback(run, pages_feedback, stored)
+    _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)
+    if dups:
+        logger.warning("%d feedback entries were already stored", len(dups))
+    return new - len(dups)
+
+
+def plan_feedback(
+    run: RunRef,
+    pages_feedback: Sequence[tuple[str, Sequence[Mapping[str, Any]], Provenance]],
+    stored: Stored,
+) -> tuple[list[Any], int]:
+    """The writes that record `pages_feedback` against `stored`, and how many entries are new.
+
+    `stored` holds the known entries (as of now) by (listing key, identity); it is updated
+    in place as the database will be once the writes are done (new entries join it, matched
+    ones narrow), so successive runs can be planned against one mapping without a database.
+    """
     ops: list[Any] = []
     narrowed: dict[str, dict[str, Any]] = {}  # one update per entry, its narrowest interval
     new = 0  # what later runs learn is appended as new knowledge, never written over
@@ -98,10 +180,7 @@ def record_feedback_many(
         )
         for doc_id, interval in narrowed.items()
     )
-    _, dups = bulk_ignoring_duplicates(db[FEEDBACK], ops)
-    if dups:
-        logger.warning("%d feedback entries were already stored", len(dups))
-    return new - len(dups)
+    return ops, new
 
 
 def _plan(
@@ -109,7 +188,7 @@ def _plan(
     listing_key: str,
     entries: Sequence[Mapping[str, Any]],
     provenance: Provenance,
-    stored: dict[tuple[str, Identity], list[dict[str, Any]]],
+    stored: Stored,
     ops: list[Any],
     narrowed: dict[str, dict[str, Any]],
 ) -> int:
@@ -124,33 +203,20 @@ def _plan(
     new = 0
     for ident, group in incoming.items():
         candidates = sorted(
-            stored.get((listing_key, ident), []), key=lambda d: (d["date_earliest"], d["_id"])
+            stored.get((listing_key, ident), []),
+            key=lambda d: (d["date_earliest"], d["date_latest"], d["_id"]),
         )
-        used: set[str] = set()
-        unmatched: list[Mapping[str, Any]] = []
-        for entry in sorted(group, key=_interval):
-            earliest, latest = _interval(entry)
-            match = next(
-                (
-                    d
-                    for d in candidates
-                    if d["_id"] not in used
-                    and d["date_earliest"] <= latest
-                    and earliest <= d["date_latest"]
-                ),
-                None,
-            )
-            if match is None:
-                unmatched.append(entry)
-                continue
-            used.add(match["_id"])
-            interval = {
-                "date_earliest": max(match["date_earliest"], earliest),
-                "date_latest": min(match["date_latest"], latest),
-            }
-            if interval["date_earliest"] != match["date_earliest"] or (
-                interval["date_latest"] != match["date_latest"]
-            ):
+        ordered = sorted(group, key=_interval)
+        shown = [_interval(entry) for entry in ordered]
+        pairs = match_intervals([(d["date_earliest"], d["date_latest"]) for d in candidates], shown)
+        unmatched = [entry for i, entry in enumerate(ordered) if i not in pairs]
+        for j in sorted(pairs.values()):
+            match = candidates[j]
+            known = (match["date_earliest"], match["date_latest"])
+            both = overlap(known, _hull(known, shown))
+            assert both is not None, "a matched entry overlaps what the page shows"
+            if both != known:
+                interval = {"date_earliest": both[0], "date_latest": both[1]}
                 match.update(interval)
                 narrowed[match["_id"]] = interval
         # Occurrence numbers continue after the stored entries of this identity, so a new
@@ -158,9 +224,23 @@ def _plan(
         for occurrence, entry in enumerate(unmatched, start=len(candidates)):
             doc = _new_doc(run, listing_key, entry, occurrence, provenance)
             ops.append(InsertOne(doc))
-            stored[(listing_key, ident)].append(doc)
+            stored.setdefault((listing_key, ident), []).append(doc)
             new += 1
     return new
+
+
+def _hull(known: Interval, shown: Sequence[Interval]) -> Interval:
+    """The span of the shown intervals that overlap `known`: where its true time must be.
+
+    A stored entry paired with one of several identical entries ("Positive", no text,
+    hidden buyer) may have been paired with the wrong one: which of them is which, only
+    their true times could say. Its true time lies in its own partner's interval, which is
+    one of those overlapping it, so narrowing to their span is right whatever the pairing;
+    narrowing to the paired interval alone could lose the true time and, a run later, the
+    match. An entry with a unique identity has one such interval: the plain intersection.
+    """
+    touching = [s for s in shown if overlap(known, s) is not None]
+    return min(s[0] for s in touching), max(s[1] for s in touching)
 
 
 def _new_doc(

@@ -55,6 +55,9 @@ class PageRecord:
     server_date: datetime | None = None
     error: str | None = None
     redirected_from: tuple[str, ...] = ()  # the URLs asked for, when `url` is where they led
+    #: second prices shown beside a record's price (`price_hint`): they move with the
+    #: rate every day, so they are kept with the run's page, never in a version
+    displayed: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

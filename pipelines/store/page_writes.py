@@ -10,6 +10,7 @@ written twice (a batch cut off by the outage, then replayed) is stored once.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from bson.errors import InvalidDocument
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 # What a server may refuse about one document (its size, a value) while it is alive.
 REJECTIONS: tuple[type[Exception], ...] = (PyMongoError, InvalidDocument, ValueError)
+# The state (and kind) of a source's rates page (crawler/pagestate.py), spelt here so the
+# store does not import the crawler.
+RATES_STATE = "rates"
 
 
 def page_record(item: PageItem) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def page_record(item: PageItem) -> dict[str, Any]:
         "redirected_from": list(item.redirected_from),
         "problems": list(item.problems),
         "rate_quotes": dict(item.rate_quotes),
+        "displayed": list(item.displayed),
         "records": [[kind, key, content] for kind, key, content in item.records],
         "feedback": list(item.feedback),
     }
@@ -92,12 +97,21 @@ class PageWrites:
         parser_version: str,
         batch_size: int = 200,
         on_failure: Callable[[], None] = lambda: None,
+        page_max_age: float | None = None,
+        page_batch: int | None = None,
     ) -> None:
         self.archive = archive
         self.run = run
         self.parser_version = parser_version
         self.batch_size = batch_size
         self.on_failure = on_failure
+        # Pages (records and bodies) are written once the oldest has waited `page_max_age`
+        # seconds or `page_batch` are queued: a crawl killed outright fetches again only
+        # those (and what it had not yet handed to the pipelines).
+        self.page_max_age = page_max_age
+        self.page_batch = page_batch
+        self._unwritten_since: float | None = None
+        self._unwritten = 0
         self.window: list[dict[str, Any]] = []
         self.pending: dict[str, list[EntityObservation]] = {"listing": [], "vendor": []}
         self.pending_feedback: list[tuple[str, list[dict[str, Any]], Provenance]] = []
@@ -137,8 +151,10 @@ class PageWrites:
                 server_date=page.get("server_date"),
                 error=page.get("error"),
                 redirected_from=tuple(page.get("redirected_from") or ()),
+                displayed=tuple(page.get("displayed") or ()),
             ),
         )
+        self._flush_old_pages()
         self._page_events(page)
         quotes = page.get("rate_quotes") or {}
         changed = {c: q for c, q in quotes.items() if self.rates_seen.get(c) != q["value"]}
@@ -160,12 +176,26 @@ class PageWrites:
         if max(sizes) >= self.batch_size:
             self.checkpoint()
 
+    def _flush_old_pages(self) -> None:
+        """Write the queued pages once the oldest has waited `page_max_age` seconds, or
+        `page_batch` of them wait (a burst after a long entity batch)."""
+        if self.page_max_age is None and self.page_batch is None:
+            return
+        now = time.monotonic()
+        if self._unwritten_since is None:
+            self._unwritten_since = now
+        self._unwritten += 1
+        old = self.page_max_age is not None and now - self._unwritten_since >= self.page_max_age
+        if old or (self.page_batch is not None and self._unwritten >= self.page_batch):
+            self.archive.flush()
+            self._unwritten_since, self._unwritten = None, 0
+
     def _page_events(self, page: Mapping[str, Any]) -> None:
         run, url, state = self.run, page["url"], page["state"]
         if page.get("error"):
             kind = "fetch" if state == "error" else "refused"
             self.archive.record_event(run, kind=kind, reason=page["error"], url=url, state=state)
-        elif state not in ("index", "listing", "vendor"):
+        elif state not in ("index", "listing", "vendor", RATES_STATE):
             self.archive.record_event(
                 run,
                 kind="page_state",
@@ -173,6 +203,17 @@ class PageWrites:
                 url=url,
                 state=state,
                 detail={"status": page.get("status")},
+            )
+        no_rate = state != RATES_STATE or not page.get("rate_quotes")
+        if page.get("kind") == RATES_STATE and no_rate:
+            self.archive.record_event(
+                run,
+                kind="rates",
+                reason=f"the rates page gave no rate (state {state}"
+                + (f": {page['error']}" if page.get("error") else "")
+                + "); USD values of this run fall back to the project rate table",
+                url=url,
+                state=state,
             )
         for problem in page.get("problems") or []:
             self.archive.record_event(run, kind="extraction", reason=problem, url=url, state=state)
@@ -187,6 +228,7 @@ class PageWrites:
         if feedback:
             self._feedback(feedback)
         self.archive.flush()
+        self._unwritten_since, self._unwritten = None, 0
         self.window.clear()
 
     def _entities(self, kind: str, batch: list[EntityObservation]) -> None:

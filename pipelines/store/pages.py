@@ -23,7 +23,7 @@ from pipelines.store.bodies import (
     load_body,
     stored_body,
 )
-from pipelines.store.codec import sha256_text, utc_ms
+from pipelines.store.codec import sha256_text, to_bson, utc_ms
 from pipelines.store.schema import BODIES, BODY_HEADS, PAGES
 from pipelines.store.writes import bulk_ignoring_duplicates
 
@@ -118,6 +118,8 @@ class PageWriter:
             "error": page.error,
             "redirected_from": list(page.redirected_from),
         }
+        if page.displayed:  # pipelines/store/displayed.py
+            self._pages[doc_id]["displayed"] = to_bson([dict(d) for d in page.displayed])
         if len(self._pages) == 1:
             self._oldest = time.monotonic()
         if len(self._pages) >= self.flush_every or time.monotonic() - self._oldest >= self.max_age:

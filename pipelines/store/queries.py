@@ -13,6 +13,7 @@ from pipelines.store.observations import observed_keys
 from pipelines.store.pages import load_body
 from pipelines.store.rereads import apply_overlay, overlay, reading_parser
 from pipelines.store.schema import FEEDBACK, RUNS, versions_collection
+from pipelines.store.valid_in_run import versions_in_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -72,10 +73,11 @@ def observed(
 ) -> Iterator[dict[str, Any]]:
     """Each entity the run observed, with the content it had in that run, ordered by key.
 
-    The version valid in run R is the one with valid_from_seq <= R.seq < valid_to_seq: one
-    indexed range per source, filtered by the run's observation documents. Where the run
-    was reparsed, the newest parser's rereads replace what they changed (`parser` names
-    another reading, `"crawl"` the crawl's own); each entity says which parser read it.
+    The version valid in run R is the one with valid_from_seq <= R.seq < valid_to_seq,
+    found by equality lookups (valid_in_run.py), filtered by the run's observations.
+    Where the run was reparsed, the newest parser's rereads replace what they changed
+    (`parser` names another reading, `"crawl"` the crawl's own); each entity says which
+    parser read it.
     """
     run = _require_run(db, run_id)
     reader = reading_parser(db, run_id, parser)
@@ -83,18 +85,8 @@ def observed(
     seq = run["seq"]
     found: dict[str, dict[str, Any]] = {}
     if keys:
-        cursor = db[versions_collection(kind)].find(
-            # `$lt: seq + 1`, not `$lte: seq`: SecantusDB reads `$lte` on a middle key of a
-            # compound index as `$lt` and would drop the versions that start in this run.
-            {
-                "source": run["source"],
-                "valid_to_seq": {"$gt": seq},
-                "valid_from_seq": {"$lt": seq + 1},
-            },
-            {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1},
-            batch_size=2000,
-        )
-        for doc in cursor:
+        fields = {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1}
+        for doc in versions_in_run(db, run["source"], kind, seq, fields):
             if doc["key"] in keys:
                 found[doc["key"]] = {
                     "key": doc["key"],

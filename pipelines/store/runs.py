@@ -14,6 +14,7 @@ from pipelines.store.delisting import undo_delisting
 from pipelines.store.entities import drop_orphans
 from pipelines.store.model import RunRef
 from pipelines.store.schema import KINDS, RUN_EVENTS, RUNS, SOURCES
+from pipelines.store.valid_in_run import SPAN
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -46,7 +47,8 @@ def open_run(
         raise ValueError(f"source id {source!r} must be non-empty and contain no ':'")
     counter = db[SOURCES].find_one_and_update(
         {"_id": source},
-        {"$inc": {"seq": 1}, "$setOnInsert": {"created_at": datetime.now(UTC)}},
+        # A new source has no versions yet: every one it closes will carry its `spans`.
+        {"$inc": {"seq": 1}, "$setOnInsert": {"created_at": datetime.now(UTC), "spans": SPAN}},
         upsert=True,
         return_document=ReturnDocument.AFTER,
     )

@@ -79,6 +79,9 @@ for _kind in KINDS:
         _ix("source", "valid_from_seq"),
         # Search: one multikey equality on a word or `facet=value` term, current or as of.
         _ix("source", "tokens", "valid_to_seq"),
+        # Versions valid in a run: closed ones by the run buckets they span (multikey),
+        # open ones on (source, valid_to_seq, valid_from_seq); see valid_in_run.py.
+        _ix("source", "spans", "valid_to_seq"),
     ]
 
 # Where the server has text indexes (real MongoDB), word search uses this one; SecantusDB

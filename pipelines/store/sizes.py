@@ -82,18 +82,28 @@ def too_large_reason(kind: str, key: str, size: int) -> str:
 def cap_lists(item: PageItem, limit: int) -> None:
     """Keep at most `limit` items of each list in a record (tiers, variants) and of the
     page's feedback; each cut is a problem on the page, so a hostile page cannot make a
-    record MongoDB refuses."""
+    record MongoDB refuses.
+
+    Extraction already read only the first `limit` rows of a blueprint's lists and counted
+    the rest (`item.list_totals`); the problem gives that count. Lists it did not cut (a
+    page object's, a `multiple` field's) are cut here.
+    """
     where = f"pages.{item.state}.max_list_items"
+    totals = item.list_totals
     for kind, key, content in item.records:
         for name, value in list(content.items()):
-            if isinstance(value, list | tuple) and len(value) > limit:
+            if not isinstance(value, list | tuple):
+                continue
+            total = max(len(value), totals.get(name, 0))
+            if total > limit:
                 content[name] = list(value[:limit])
                 item.problems.append(
-                    f"{kind} {key}: {name} has {len(value)} items; kept the first {limit} ({where})"
+                    f"{kind} {key}: {name} has {total} items; kept the first {limit} ({where})"
                 )
-    if len(item.feedback) > limit:
+    total = max(len(item.feedback), totals.get("feedback", 0))
+    if total > limit:
         key = item.records[0][1] if item.records else item.url
         item.problems.append(
-            f"feedback of {key} has {len(item.feedback)} entries; kept the first {limit} ({where})"
+            f"feedback of {key} has {total} entries; kept the first {limit} ({where})"
         )
         item.feedback = item.feedback[:limit]

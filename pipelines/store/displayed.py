@@ -1,0 +1,70 @@
+"""What a run displayed beside an entity's content: second prices and per-run values.
+
+"$150.00 ≈ 0.0021 BTC" moves with the rate every day; kept in the versioned content it
+would make a new version of every listing every day. It is kept on the run's page record
+instead (`displayed`, written by pipelines/store/pages.py), which a run has anyway, and
+read back here per run for exports and USD conversion. Counters and relative dates
+(`PER_RUN` in pipelines/normalise_pipeline.py) travel the same way, as `value` entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pipelines.store.codec import from_bson
+from pipelines.store.schema import PAGES
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+# Entries of `displayed_prices` that are not content fields: the page, the second price.
+NOT_CONTENT = frozenset({"url", "price_hint"})
+
+
+def displayed_prices(db: Database, run_id: str, kind: str = "listing") -> dict[str, dict[str, Any]]:
+    """Per entity key, what the run's pages displayed beside its price, with the page URL.
+
+    One indexed scan of the run's pages that hold any (`run` is the index's equality key).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    query = {"run": run_id, "displayed": {"$exists": True}}
+    for page in db[PAGES].find(query, {"url": 1, "displayed": 1}).sort("url", 1):
+        for entry in from_bson(page.get("displayed") or []):
+            if entry.get("kind") != kind or not entry.get("key"):
+                continue
+            shown = found.setdefault(str(entry["key"]), {"url": page["url"]})
+            if "value" in entry:  # a per-run value (pipelines/normalise_pipeline.py PER_RUN)
+                shown[str(entry["field"])] = entry["value"]
+                continue
+            shown[str(entry.get("field") or "price_hint")] = {
+                name: entry.get(name) for name in ("amount", "currency", "text", "error", "of")
+            }
+    return found
+
+
+def per_run_values(displayed: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The values a run showed that are kept outside versions (counters, relative dates),
+    to merge into the entity's content for that run."""
+    return {k: v for k, v in (displayed or {}).items() if k not in NOT_CONTENT}
+
+
+def shown_with(db: Database, version: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The per-run values shown with a version when it was first seen (its page in its
+    first run: one lookup on the (run, url) index), for views of versions such as a
+    vendor's profile history."""
+    provenance = version.get("provenance") or {}
+    run, url = version.get("valid_from_run"), provenance.get("url")
+    if not run or not url:
+        return {}
+    page = db[PAGES].find_one({"run": run, "url": url}, {"displayed": 1}) or {}
+    values = {
+        str(e["field"]): e["value"]
+        for e in from_bson(page.get("displayed") or [])
+        if e.get("kind") == kind and e.get("key") == version.get("key") and "value" in e
+    }
+    return values
