@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.exports.schema import FREE_TEXT, HANDLES, TABLES
 from pipelines.store.codec import from_bson
-from pipelines.store.displayed import displayed_prices, per_run_values
-from pipelines.store.export import add_usd, hint_of, jsonable, usd_value
+from pipelines.store.displayed import displayed_prices
+from pipelines.store.export import jsonable, run_content, usd_value
 from pipelines.store.queries import feedback, observed
 from pipelines.store.schema import PAGES, versions_collection
 
@@ -134,8 +134,7 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
     shown = displayed_prices(db, run["_id"])
     for entity in observed(db, run["_id"], "listing", parser=parser):
         displayed = shown.get(entity["key"]) or {}
-        content = {**entity["content"], **per_run_values(displayed)}
-        content = add_usd(content, rates, run["_id"], hint=hint_of(displayed))
+        content = run_content(entity["content"], displayed, "listing", rates, run["_id"])
         price, usd = content.get("price") or {}, content.get("usd") or {}
         hint = displayed.get("price_hint") or {}
         quantity, ppu = content.get("quantity") or {}, content.get("price_per_unit") or {}
@@ -186,7 +185,7 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
 def vendor_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
     shown = displayed_prices(db, run["_id"], "vendor")
     for entity in observed(db, run["_id"], "vendor", parser=parser):
-        content = {**entity["content"], **per_run_values(shown.get(entity["key"]))}
+        content = run_content(entity["content"], shown.get(entity["key"]), "vendor", {}, run["_id"])
         rating, joined = content.get("rating") or {}, content.get("joined") or {}
         yield {
             **_entity(run, entity),

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.query.runs import READABLE, QueryError, resolve_run
 from pipelines.store.codec import from_bson
-from pipelines.store.displayed import displayed_prices, per_run_values
-from pipelines.store.export import add_usd, hint_of
+from pipelines.store.displayed import displayed_prices
+from pipelines.store.export import run_content
 from pipelines.store.observations import observed_keys
 from pipelines.store.rereads import (
     UnknownReadingError,
@@ -84,10 +84,7 @@ def as_of(
     entities = []
     for key in sorted(found):
         entity = found[key]
-        displayed = shown.get(key)
-        content = {**entity["content"], **per_run_values(displayed)}
-        if kind == "listing":
-            content = add_usd(content, target.rates, target.run_id, hint=hint_of(displayed))
+        content = run_content(entity["content"], shown.get(key), kind, target.rates, target.run_id)
         entities.append(
             {
                 "key": key,

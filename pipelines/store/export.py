@@ -59,9 +59,7 @@ def export_run(
         shown = displayed_prices(db, run["_id"], kind)
         for entity in observed(db, run["_id"], kind, parser=parser):
             displayed = shown.get(entity["key"])
-            content = {**entity["content"], **per_run_values(displayed)}
-            if kind == "listing":
-                content = add_usd(content, rates, run["_id"], hint=hint_of(displayed))
+            content = run_content(entity["content"], displayed, kind, rates, run["_id"])
             if displayed and "price_hint" in displayed:  # what this run displayed beside it
                 content["price_hint"] = {
                     k: v for k, v in displayed["price_hint"].items() if k != "of" and v is not None
@@ -80,6 +78,19 @@ def export_run(
         entry.pop("source", None)
         entry["id"] = entry.pop("_id")
         yield jsonable({"kind": "feedback", **entry})
+
+
+def run_content(
+    content: Mapping[str, Any],
+    displayed: Mapping[str, Any] | None,
+    kind: str,
+    rates: Mapping[str, Any],
+    run_id: str,
+) -> dict[str, Any]:
+    """An entity as the run showed it: its version's content, the values kept per run
+    (pipelines/store/displayed.py) and, for a listing, USD at the run's rates or its hint."""
+    out = {**content, **per_run_values(displayed)}
+    return add_usd(out, rates, run_id, hint=hint_of(displayed)) if kind == "listing" else out
 
 
 def add_usd(
