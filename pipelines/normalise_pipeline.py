@@ -13,6 +13,7 @@ from pipelines.entities import Reader, feedback_records, listing_record, vendor_
 from pipelines.normalise import NormaliseError, parse_count, parse_rate
 from pipelines.normalise.rates import rate_key
 from pipelines.store.codec import to_bson
+from pipelines.store.displayed import per_run_by_entity
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -100,10 +101,7 @@ def _per_run(item: PageItem, kind: str, key: str, record: dict[str, Any]) -> Non
 def records_as_read(item: PageItem) -> list[tuple[str, str, dict[str, Any]]]:
     """The page's records with their per-run values put back: everything the page read
     about each entity, for replay and for checks that look at one page."""
-    values: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in item.displayed:
-        if "value" in entry:
-            values.setdefault((entry["kind"], entry["key"]), {})[entry["field"]] = entry["value"]
+    values = per_run_by_entity(item.displayed)
     return [(k, key, {**c, **values.get((k, key), {})}) for k, key, c in item.records]
 
 

@@ -16,7 +16,7 @@ from pipelines.store.codec import from_bson
 from pipelines.store.schema import PAGES
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from pymongo.database import Database
 
@@ -62,9 +62,16 @@ def shown_with(db: Database, version: Mapping[str, Any], kind: str) -> dict[str,
     if not run or not url:
         return {}
     page = db[PAGES].find_one({"run": run, "url": url}, {"displayed": 1}) or {}
-    values = {
-        str(e["field"]): e["value"]
-        for e in from_bson(page.get("displayed") or [])
-        if e.get("kind") == kind and e.get("key") == version.get("key") and "value" in e
-    }
+    by_entity = per_run_by_entity(from_bson(page.get("displayed") or []))
+    return by_entity.get((kind, str(version.get("key"))), {})
+
+
+def per_run_by_entity(
+    entries: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The per-run values among a page's `displayed` entries, by (kind, key)."""
+    values: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        if "value" in entry:
+            values.setdefault((entry["kind"], entry["key"]), {})[entry["field"]] = entry["value"]
     return values
