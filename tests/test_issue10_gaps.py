@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -23,15 +22,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.utils.misc import build_from_crawler
-from scrapy.utils.test import get_crawler
-from tor_helpers import FakeSocks5, valid_onion
+from tor_helpers import FakeSocks5, scrapy_error, valid_onion
 
 from crawler import exit_codes
 from crawler.middlewares.mirrors import MirrorBlindFingerprinter, MirrorFailover
 from crawler.spiders.market import MarketSpider
-from crawler.tor.handler import TorDownloadHandler
-from crawler.tor.socks_errors import SOCKS_REPLIES, classify, teach_socks_client
+from crawler.tor.socks_errors import SOCKS_REPLIES, classify
 from pipelines.store.page_writes import PageWrites
 
 if TYPE_CHECKING:
@@ -50,27 +46,6 @@ def settings_module() -> dict[str, Any]:
 GIVE_UP = sorted(code for code, (_, action, _) in SOCKS_REPLIES.items() if action == "give_up")
 
 
-def _error_through_tor(code: int, url: str) -> Exception:
-    """The exception Scrapy's Tor handler raises when Tor answers `code` for `url`."""
-    teach_socks_client()
-    crawler = get_crawler(settings_dict={"DOWNLOAD_TIMEOUT": 5})
-
-    async def fetch() -> Any:
-        handler = build_from_crawler(TorDownloadHandler, crawler)
-        try:
-            with FakeSocks5(reply=code) as socks:
-                request = Request(url, meta={"proxy": f"socks5h://src:pw@{socks.address}"})
-                return await handler.download_request(request)
-        finally:
-            await handler.close()
-
-    try:
-        asyncio.run(fetch())
-    except Exception as exc:  # which exception Scrapy raises is what is tested
-        return exc
-    raise AssertionError(f"the request to {url} succeeded")
-
-
 def test_the_give_up_codes_are_the_ones_the_issue_names() -> None:
     assert GIVE_UP == [0x02, 0x07, 0x08, 0xF1, 0xF4, 0xF5, 0xF6]
 
@@ -84,7 +59,8 @@ def test_a_give_up_socks_code_moves_the_request_to_the_next_onion_unfiltered(cod
         crawler, source="demo-onion", mirror=f"{first},{second}"
     )
     request = Request(f"{first}/category/cannabis", meta={"kind": "index", "tor": True})
-    error = _error_through_tor(code, request.url)
+    with FakeSocks5(reply=code) as socks:
+        error = scrapy_error(f"socks5h://src:pw@{socks.address}", url=request.url)
     failure = classify(error)
     assert failure is not None and failure.action == "give_up", (error, failure)
 

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import httpx2 as httpx
 import pytest
 import socksio.socks5
 from httpcore2._async import socks_proxy
-from scrapy import Request
-from scrapy.utils.misc import build_from_crawler
-from scrapy.utils.test import get_crawler
-from tor_helpers import INVALID_ONION, FakeSocks5, dead_authority_options, lone_tor, valid_onion
+from tor_helpers import (
+    INVALID_ONION,
+    FakeSocks5,
+    dead_authority_options,
+    lone_tor,
+    scrapy_error,
+    valid_onion,
+)
 
-from crawler.tor.handler import TorDownloadHandler
 from crawler.tor.managed import free_port
 from crawler.tor.socks_errors import TorFailure, classify, teach_socks_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-    from scrapy.http import Response
 
     Fetch = Callable[..., Exception]
 
@@ -61,26 +61,6 @@ def _httpx_error(proxy: str, timeout: float = 5.0) -> Exception:
     return caught.value
 
 
-def _scrapy_error(proxy: str, timeout: float = 5.0) -> Exception:
-    """A request through TorDownloadHandler, built from a crawler as Scrapy builds it."""
-    crawler = get_crawler(settings_dict={"DOWNLOAD_TIMEOUT": timeout})
-
-    async def fetch() -> Response:
-        handler = build_from_crawler(TorDownloadHandler, crawler)
-        request = Request(f"http://{valid_onion()}/", meta={"proxy": proxy})
-        request.meta["download_timeout"] = timeout
-        try:
-            return await handler.download_request(request)
-        finally:
-            await handler.close()
-
-    try:
-        asyncio.run(fetch())
-    except Exception as exc:  # which exception Scrapy raises is what is tested
-        return exc
-    raise AssertionError(f"the request through {proxy} succeeded")
-
-
 @pytest.mark.parametrize(("code", "kind", "action", "circuit"), TOR_REPLIES, ids=ROW_IDS)
 def test_reply_through_httpx(code: int, kind: str, action: str, circuit: bool) -> None:
     with FakeSocks5(reply=code) as socks:
@@ -92,7 +72,7 @@ def test_reply_through_httpx(code: int, kind: str, action: str, circuit: bool) -
 @pytest.mark.parametrize(("code", "kind", "action", "circuit"), TOR_REPLIES, ids=ROW_IDS)
 def test_reply_through_scrapy_handler(code: int, kind: str, action: str, circuit: bool) -> None:
     with FakeSocks5(reply=code) as socks:
-        error = _scrapy_error(f"socks5h://src:pw@{socks.address}")
+        error = scrapy_error(f"socks5h://src:pw@{socks.address}")
         (request,) = socks.requests
     failure = classify(error)
     assert failure == TorFailure(kind, action, code, circuit)  # type: ignore[arg-type]
@@ -100,7 +80,7 @@ def test_reply_through_scrapy_handler(code: int, kind: str, action: str, circuit
     assert (request.username, request.password, request.atyp) == ("src", "pw", 0x03)
 
 
-@pytest.mark.parametrize("fetch", [_httpx_error, _scrapy_error], ids=["httpx", "scrapy"])
+@pytest.mark.parametrize("fetch", [_httpx_error, scrapy_error], ids=["httpx", "scrapy"])
 def test_refused_socks_port_means_tor_is_down(fetch: Fetch) -> None:
     error = fetch(f"socks5h://src:pw@127.0.0.1:{free_port()}")
     failure = classify(error)
@@ -108,7 +88,7 @@ def test_refused_socks_port_means_tor_is_down(fetch: Fetch) -> None:
     assert failure.action == "tor_down" and failure.code is None and not failure.circuit
 
 
-@pytest.mark.parametrize("fetch", [_httpx_error, _scrapy_error], ids=["httpx", "scrapy"])
+@pytest.mark.parametrize("fetch", [_httpx_error, scrapy_error], ids=["httpx", "scrapy"])
 def test_a_tor_that_never_answers_times_out_and_is_retried(fetch: Fetch) -> None:
     with FakeSocks5(reply=None) as socks:
         error = fetch(f"socks5h://src:pw@{socks.address}", timeout=0.5)
@@ -117,7 +97,7 @@ def test_a_tor_that_never_answers_times_out_and_is_retried(fetch: Fetch) -> None
 
 def test_a_code_tor_does_not_define_is_a_malformed_reply_retried() -> None:
     with FakeSocks5(reply=0xF8) as socks:
-        error = _scrapy_error(f"socks5h://src:pw@{socks.address}")
+        error = scrapy_error(f"socks5h://src:pw@{socks.address}")
     assert classify(error) == TorFailure("malformed SOCKS reply", "retry", None, True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import selectors
@@ -16,15 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pymongo
+from scrapy import Request
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
 
 from crawler.sources.loader import DEFAULT_SOURCES_DIR
+from crawler.tor.handler import TorDownloadHandler
 from crawler.tor.managed import ManagedTorProcess, free_port
+from crawler.tor.socks_errors import teach_socks_client
 from fixtures.tornet import onion_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from pymongo.database import Database
+    from scrapy.http import Response
 
 
 PROJECT_ROOT = DEFAULT_SOURCES_DIR.parents[1]  # where scrapy.cfg is
@@ -233,6 +240,28 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
             if not data:
                 return
             key.data.sendall(data)
+
+
+def scrapy_error(proxy: str, *, url: str | None = None, timeout: float = 5.0) -> Exception:
+    """The exception a request through TorDownloadHandler (built from a crawler as Scrapy
+    builds it) raises when Tor behind `proxy` refuses it; a success is an AssertionError."""
+    teach_socks_client()
+    crawler = get_crawler(settings_dict={"DOWNLOAD_TIMEOUT": timeout})
+
+    async def fetch() -> Response:
+        handler = build_from_crawler(TorDownloadHandler, crawler)
+        request = Request(url or f"http://{valid_onion()}/", meta={"proxy": proxy})
+        request.meta["download_timeout"] = timeout
+        try:
+            return await handler.download_request(request)
+        finally:
+            await handler.close()
+
+    try:
+        asyncio.run(fetch())
+    except Exception as exc:  # which exception Scrapy raises is what is tested
+        return exc
+    raise AssertionError(f"the request through {proxy} succeeded")
 
 
 def tor_source_yaml(
