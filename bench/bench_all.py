@@ -2,8 +2,12 @@
 
 - crawl: the full crawl against a fetch-only Scrapy crawl of the same market
   (bench/fetch_only.py) and against `scrapy bench`, alternated trial by trial so machine
-  noise hits all three alike; min/median/max of each ratio; peak RSS of each crawl.
-- reparse: pages per CPU-second of `darkarchive reparse` over the first crawl's pages.
+  noise hits all three alike; min/median/max of each ratio; peak RSS of each crawl; CPU
+  milliseconds per page of the crawl process and of the database server. With
+  `--reactor-writes` each trial also crawls with `ARCHIVE_WRITER_THREAD=False` (every write
+  on the reactor thread, as before issue 12), side by side.
+- reparse: pages per CPU-second of `darkarchive reparse` over the first crawl's pages
+  (min/median/max of `--trials` reparses of one crawl).
 - archive: bytes after crawl 1 and after each further crawl, for ten unchanged re-crawls
   and for ten daily crawls with the market's normal changes, both with per-request noise on
   every page; against the raw HTML bytes fetched.
@@ -11,6 +15,7 @@
 
     .venv/bin/python bench/bench_all.py [--market demo|demo-large] [--trials 3] [--days 10]
         [--query-listings 1000 --query-runs 20] [--only crawl reparse archive queries]
+        [--reactor-writes]
         [--json var/bench/bench.json]
 
 Every crawl is its own `darkarchive crawl` process (start-up included) against the fixture
@@ -94,16 +99,27 @@ class Bench:
         self.databases += 1
         return f"bench{self.databases}"
 
-    def crawl(self, db: str) -> dict[str, Any]:
+    def crawl(self, db: str, *settings: str) -> dict[str, Any]:
+        """One crawl (`settings`: NAME=VALUE); its figures and the database server's CPU."""
+        server_cpu = self.server_cpu_s()
         figures = measured(
-            [*CLI, "crawl", "demo", "--mirror", self.fixture.url],
+            [*CLI, "crawl", "demo", "--mirror", self.fixture.url,
+             *(arg for setting in settings for arg in ("-s", setting))],
             {**self.env, "DARKARCHIVE_DB": db},
-        )
+        )  # fmt: skip
+        figures["db_cpu_s"] = self.server_cpu_s() - server_cpu
         run = self.client[db].runs.find_one(sort=[("seq", -1)]) or {}
         figures["pages"] = run.get("counts", {}).get("pages", 0)
         figures["status"] = run.get("status")
         figures["pages_per_s"] = figures["pages"] / figures["wall_s"]
+        figures["cpu_ms_per_page"] = 1000 * figures["cpu_s"] / max(figures["pages"], 1)
+        figures["db_cpu_ms_per_page"] = 1000 * figures["db_cpu_s"] / max(figures["pages"], 1)
         return figures
+
+    def server_cpu_s(self) -> float:
+        """User + system CPU seconds the database server has used (Linux /proc)."""
+        fields = Path(f"/proc/{self.server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def fetch_only(self) -> dict[str, Any]:
         figures = measured(
@@ -125,59 +141,89 @@ class Bench:
         return {**figures, "pages": pages, "pages_per_s": pages / seconds}
 
 
-def crawl_section(bench: Bench, trials: int) -> dict[str, Any]:
+def crawl_section(bench: Bench, trials: int, reactor_writes: bool = False) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
+    crawls = ["crawl", "crawl_reactor_writes"] if reactor_writes else ["crawl"]
     for trial in range(trials):
         bench.fixture.set_day(1)
         row = {"scrapy_bench": bench.scrapy_bench(), "fetch_only": bench.fetch_only()}
-        row["crawl"] = bench.crawl(bench.fresh())
+        for name in crawls[:: 1 if trial % 2 == 0 else -1]:  # alternate which goes first
+            on_reactor = name == "crawl_reactor_writes"
+            row[name] = bench.crawl(bench.fresh(), f"ARCHIVE_WRITER_THREAD={not on_reactor}")
         for figures in row.values():
             figures.pop("stdout", None)
         rows.append(row)
-        print(f"  trial {trial + 1}: crawl {row['crawl']['pages_per_s']:.1f} pages/s, "
-              f"fetch-only {row['fetch_only']['pages_per_s']:.1f}, "
+        print(f"  trial {trial + 1}: " + ", ".join(
+            f"{name} {row[name]['pages_per_s']:.1f} pages/s "
+            f"({row[name]['cpu_ms_per_page']:.1f} + db {row[name]['db_cpu_ms_per_page']:.1f} "
+            f"CPU ms/page)" for name in crawls)
+            + f", fetch-only {row['fetch_only']['pages_per_s']:.1f}, "
               f"scrapy bench {row['scrapy_bench']['pages_per_s']:.1f}", flush=True)  # fmt: skip
-    return {
-        "trials": rows,
-        "crawl_vs_fetch_only": spread(
-            [r["crawl"]["pages_per_s"] / r["fetch_only"]["pages_per_s"] for r in rows]
-        ),
-        "crawl_vs_scrapy_bench": spread(
-            [r["crawl"]["pages_per_s"] / r["scrapy_bench"]["pages_per_s"] for r in rows]
-        ),
-        "peak_rss_mb": spread([r["crawl"]["rss_mb"] for r in rows]),
-        "pages": rows[0]["crawl"]["pages"],
-    }
+    result: dict[str, Any] = {"trials": rows, "pages": rows[0]["crawl"]["pages"]}
+    for name in crawls:
+        prefix = "" if name == "crawl" else "reactor_writes_"
+        result[f"{prefix}crawl_vs_fetch_only"] = spread(
+            [r[name]["pages_per_s"] / r["fetch_only"]["pages_per_s"] for r in rows]
+        )
+        result[f"{prefix}crawl_vs_scrapy_bench"] = spread(
+            [r[name]["pages_per_s"] / r["scrapy_bench"]["pages_per_s"] for r in rows]
+        )
+        result[f"{prefix}peak_rss_mb"] = spread([r[name]["rss_mb"] for r in rows])
+        result[f"{prefix}cpu_ms_per_page"] = spread([r[name]["cpu_ms_per_page"] for r in rows])
+        result[f"{prefix}db_cpu_ms_per_page"] = spread(
+            [r[name]["db_cpu_ms_per_page"] for r in rows]
+        )
+    return result
 
 
-def reparse_section(bench: Bench) -> dict[str, Any]:
+def reparse_section(bench: Bench, trials: int) -> dict[str, Any]:
+    """One crawl, then `trials` reparses of it (start-up included): CPU seconds are what one
+    core spends, so pages per CPU-second is the figure per core."""
     db = bench.fresh()
     bench.fixture.set_day(1)
     bench.crawl(db)
-    figures = measured([*CLI, "reparse", "demo", "--run", "1"], {**bench.env, "DARKARCHIVE_DB": db})
     pages = bench.client[db].pages.count_documents({"seq": 1})
-    return {
-        "pages": pages,
-        "cpu_s": figures["cpu_s"],
-        "wall_s": figures["wall_s"],
-        "pages_per_cpu_s": pages / figures["cpu_s"],
-    }
+    runs = []
+    for _ in range(trials):
+        figures = measured(
+            [*CLI, "reparse", "demo", "--run", "1"], {**bench.env, "DARKARCHIVE_DB": db}
+        )
+        runs.append({"cpu_s": figures["cpu_s"], "wall_s": figures["wall_s"]})
+    per_cpu_s = spread([pages / r["cpu_s"] for r in runs])
+    return {"pages": pages, "trials": runs, "per_cpu_s": per_cpu_s,
+            "pages_per_cpu_s": per_cpu_s["median"]}  # fmt: skip
+
+
+def byte_breakdown(db: Any) -> dict[str, dict[str, Any]]:
+    """Per collection: documents, their BSON bytes and each index's key bytes (collStats)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(db.list_collection_names()):
+        stats = db.command("collStats", name)
+        out[name] = {"count": stats["count"], "size": stats["size"], "indexes": stats["indexSizes"]}
+    return out
 
 
 def archive_section(bench: Bench, days: int) -> dict[str, Any]:
+    """Each mode on its own embedded server, so each has its own data folder to measure."""
     out: dict[str, Any] = {}
     for mode in ("unchanged", "daily"):
-        db = bench.fresh()
-        series = []
-        for crawl in range(1, days + 2):
-            bench.fixture.set_day(1 if mode == "unchanged" else crawl)
-            figures = bench.crawl(db)
-            raw = sum(p["size"] for p in bench.client[db].pages.find({}, {"size": 1}))
-            series.append({
-                "crawl": crawl, "status": figures["status"], "raw_html": raw,
-                "stored": stored_bytes(bench.client[db]), "rss_mb": figures["rss_mb"],
-                "pages": figures["pages"],
-            })  # fmt: skip
+        db, data = bench.fresh(), bench.tmp / f"mongo-{mode}"
+        with EmbeddedMongo(data) as server, pymongo.MongoClient(server.uri) as client:
+            env = {**bench.env, "MONGODB_URI": server.uri}
+            series = []
+            for crawl in range(1, days + 2):
+                bench.fixture.set_day(1 if mode == "unchanged" else crawl)
+                figures = measured([*CLI, "crawl", "demo", "--mirror", bench.fixture.url],
+                                   {**env, "DARKARCHIVE_DB": db})  # fmt: skip
+                raw = sum(p["size"] or 0 for p in client[db].pages.find({}, {"size": 1}))
+                series.append({
+                    "crawl": crawl, "raw_html": raw, "stored": stored_bytes(client[db]),
+                    "rss_mb": figures["rss_mb"], "cpu_s": figures["cpu_s"],
+                })  # fmt: skip
+                print(f"  {mode} crawl {crawl}: raw {raw:,} B, stored {series[-1]['stored']:,} B",
+                      flush=True)  # fmt: skip
+            breakdown = byte_breakdown(client[db])
+            client.admin.command("fsync")
         first = series[0]["stored"]
         out[mode] = {
             "series": series,
@@ -185,8 +231,12 @@ def archive_section(bench: Bench, days: int) -> dict[str, Any]:
                 (b["stored"] - a["stored"]) / first for a, b in itertools.pairwise(series)
             ],
             "raw_over_stored": series[-1]["raw_html"] / series[-1]["stored"],
+            # after a clean stop: what the folder keeps, log files included
+            "data_folder": folder_bytes(data),
+            "raw_over_data_folder": series[-1]["raw_html"] / folder_bytes(data),
+            "files": {p.name: p.stat().st_size for p in (data / "db").glob("*") if p.is_file()},
+            "collections": breakdown,
         }
-    out["data_folder"] = folder_bytes(bench.data)
     return out
 
 
@@ -234,14 +284,37 @@ def table(result: dict[str, Any]) -> list[str]:
         row(
             f"peak RSS of a crawl, {crawl['pages']} pages (MB)", ratio(crawl["peak_rss_mb"]), "flat"
         )
+        row("crawl CPU ms per page", ratio(crawl["cpu_ms_per_page"]), "")
+        row("database server CPU ms per page", ratio(crawl["db_cpu_ms_per_page"]), "")
+        if "reactor_writes_crawl_vs_fetch_only" in crawl:
+            row(
+                "  writes on the reactor: crawl / fetch-only",
+                ratio(crawl["reactor_writes_crawl_vs_fetch_only"]),
+                "(before)",
+            )
+            row(
+                "  writes on the reactor: crawl / scrapy bench",
+                ratio(crawl["reactor_writes_crawl_vs_scrapy_bench"]),
+                "(before)",
+            )
+            row(
+                "  writes on the reactor: crawl, db CPU ms/page",
+                f"{crawl['reactor_writes_cpu_ms_per_page']['median']:.1f}, "
+                f"{crawl['reactor_writes_db_cpu_ms_per_page']['median']:.1f}",
+                "(before)",
+            )
     if reparse := result.get("reparse"):
-        row("reparse pages per CPU-second", f"{reparse['pages_per_cpu_s']:.0f}", ">= 300")
+        per = reparse["per_cpu_s"]
+        row("reparse pages per CPU-second (min/median/max)",
+            f"{per['min']:.0f} / {per['median']:.0f} / {per['max']:.0f}", ">= 300")  # fmt: skip
     if archive := result.get("archive"):
         added = archive["unchanged"]["added_per_crawl_of_first"]
         row("unchanged re-crawl adds (of crawl 1's bytes)", f"{max(added):.1%} max", "<= 2 %")
         daily = archive["daily"]
         row(f"raw HTML / stored after {len(daily['series'])} daily crawls",
-            f"{daily['raw_over_stored']:.1f}x", ">= 20x")  # fmt: skip
+            f"{daily['raw_over_stored']:.1f}x", "")  # fmt: skip
+        row(f"raw HTML / data folder after {len(daily['series'])} daily crawls",
+            f"{daily['raw_over_data_folder']:.1f}x", ">= 20x")  # fmt: skip
     if queries := result.get("queries"):
         for name, figure in queries.items():
             if isinstance(figure, dict) and "p95_s" in figure:
@@ -262,6 +335,11 @@ def main() -> None:
     parser.add_argument("--query-repeat", type=int, default=20)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench" / "bench.json")
+    parser.add_argument(
+        "--reactor-writes",
+        action="store_true",
+        help="crawl: also crawl with every write on the reactor thread, side by side",
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "market": args.market,
@@ -271,10 +349,10 @@ def main() -> None:
         bench = Bench(stack, args.market, Path(tmp))
         if "crawl" in args.only:
             print(f"crawl: {args.trials} alternated trials on {args.market}", flush=True)
-            result["crawl"] = crawl_section(bench, args.trials)
+            result["crawl"] = crawl_section(bench, args.trials, args.reactor_writes)
         if "reparse" in args.only:
             print("reparse", flush=True)
-            result["reparse"] = reparse_section(bench)
+            result["reparse"] = reparse_section(bench, args.trials)
         if "archive" in args.only:
             print(f"archive: crawl 1 and {args.days} more, unchanged and daily", flush=True)
             result["archive"] = archive_section(bench, args.days)

@@ -14,6 +14,7 @@ from scrapy.http import TextResponse
 
 from crawler.deep_html import PAGE_MAX_DEPTH, flatten, nesting_depth, parser_gave_up
 from crawler.extraction.blueprint import Extraction, extract_page, extract_value
+from crawler.extraction.compiled import values
 from crawler.extraction.guarded import run_page_object
 from crawler.items import PageItem
 from crawler.pagestate import CONTENT_STATES, RATES_STATE, classify
@@ -65,8 +66,7 @@ def _links(source: Source, response: TextResponse) -> dict[str, list[str]]:
         urls: list[str] = []
         for selector in selectors:
             is_xpath = selector.startswith(("/", "("))
-            nodes = response.xpath(selector) if is_xpath else response.css(selector)
-            hrefs = nodes.getall()
+            hrefs = values(response.selector, selector, css=not is_xpath)
             urls.extend(urljoin(response.url, h.strip()) for h in hrefs if h.strip())
         found[kind] = list(dict.fromkeys(urls))
     return found

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.http import TextResponse
 
+from crawler.extraction.compiled import matches
 from crawler.extraction.patterns import search
 
 if TYPE_CHECKING:
@@ -37,9 +38,9 @@ def _matches(detector: StateDetector, response: Response, key: str) -> bool:
         not isinstance(response, TextResponse) or response.selector.type not in ("html", "xml")
     ):
         return False
-    if detector.css and not response.css(detector.css):  # type: ignore[attr-defined]
+    if detector.css and not matches(response.selector, detector.css, css=True):  # type: ignore[attr-defined]
         return False
-    if detector.xpath and not response.xpath(detector.xpath):  # type: ignore[attr-defined]
+    if detector.xpath and not matches(response.selector, detector.xpath, css=False):  # type: ignore[attr-defined]
         return False
     text = response.text if isinstance(response, TextResponse) else ""
     return not (

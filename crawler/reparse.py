@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+
+from bson.decimal128 import Decimal128
 
 from crawler.pages import read_page
 from crawler.replay import rebuild_response
 from pipelines.normalise_pipeline import normalise_page
 from pipelines.parser_version import parser_version
-from pipelines.store.codec import canonical_json, to_bson
+from pipelines.store.codec import canonical_json, utc_ms
 from pipelines.store.pages import load_bodies
 from pipelines.store.queries import get_run, observed
 from pipelines.store.rereads import CRAWL, Reread, RunReading, write_reading
@@ -52,8 +56,51 @@ class ReparseReport:
     written: dict[str, int] | None = None
 
 
-def _canonical(content: Any) -> Any:
-    return canonical_json(to_bson({"v": content}))
+#: str(Decimal) -> the text canonical_json gives it once stored (through Decimal128)
+_DECIMAL_TEXT: dict[str, str] = {}
+_DECIMAL_TEXT_MAX = 100_000
+
+
+def _decimal_text(value: Decimal) -> str:
+    """`str(Decimal128(value).to_decimal())`, memoised: a run's prices repeat, and the two
+    conversions were a tenth of a reparse. `str(value)` keeps sign, digits and exponent,
+    so equal keys mean the same Decimal."""
+    key = str(value)
+    text = _DECIMAL_TEXT.get(key)
+    if text is None:
+        text = str(Decimal128(value).to_decimal())
+        if len(_DECIMAL_TEXT) >= _DECIMAL_TEXT_MAX:
+            _DECIMAL_TEXT.clear()
+        _DECIMAL_TEXT[key] = text
+    return text
+
+
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> Any:
+    """What `canonical_json(to_bson(value))` serialises, built in one pass: Decimals as the
+    text they have once stored, datetimes as UTC milliseconds in ISO form."""
+    if type(value) in _AS_IS:  # most values; subclasses take the long way below
+        return value
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, Decimal128):
+        return str(value.to_decimal())
+    if isinstance(value, datetime):
+        return utc_ms(value).isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _canonical(content: Any) -> str:
+    """`canonical_json(to_bson({"v": content}))`, the form stored content is compared in."""
+    return canonical_json({"v": _plain(content)})
 
 
 def _reread(

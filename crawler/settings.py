@@ -84,11 +84,18 @@ ARCHIVE_DB_NAME = ""  # empty: DARKARCHIVE_DB, else "darkarchive"
 ARCHIVE_DATA_DIR = ""  # empty: $DARKARCHIVE_HOME/mongo, else ./var/mongo
 ARCHIVE_BATCH_SIZE = 200
 # Fetched pages (records and bodies) are written in a bulk once the oldest has waited this
-# many seconds or this many wait (checked as pages come): a crawl killed outright (SIGKILL,
-# power loss) fetches again on --resume only those, the responses waiting for the spider
-# and the few still downloading. A few pages a bulk: no slower than 1 s bulks on the demo.
+# many seconds or this many wait (checked as pages come, and once the writer thread has
+# been idle that long): a crawl killed outright (SIGKILL, power loss) fetches again on
+# --resume only those, the pages queued for the writer, the responses waiting for the
+# spider and the few still downloading. A few pages a bulk: no slower than 1 s bulks on the demo.
 ARCHIVE_PAGE_MAX_AGE = 0.1
 ARCHIVE_PAGE_BATCH = 10
+# Every database write runs on one writer thread per crawl, in order, so fetching never
+# waits on the store (False: on the reactor thread, as before). Up to ARCHIVE_WRITER_QUEUE
+# pages may wait for it; past that a page is answered once written, which stops new
+# fetches: memory stays flat and a killed crawl refetches at most that many more pages.
+ARCHIVE_WRITER_THREAD = True
+ARCHIVE_WRITER_QUEUE = 16
 
 # Tor, for sources with `network: tor`. The CLI starts or checks tor (config/tor.yaml) and
 # fills these in; left empty, a Tor source fetches nothing. Addresses only, never a secret.

@@ -6,6 +6,11 @@ When the database stops answering, pages go to the run's local spool and the cra
 on; once the database answers again the spool is written in order and the run closes
 normally. If the crawl ends first, the spool keeps the verdict for `darkarchive spool
 flush`.
+
+Every write runs on the crawl's archive writer thread (pipelines/store/writer_thread.py),
+in the order pages, events and the close came in, so fetching never waits on the database.
+The write state (`writes`, `outage`, `accounting`, the spool, `stopped`, `lost`) is touched
+only on that thread; Scrapy's engine and stats only on the reactor thread.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from pipelines.store.spool import (
     spool_root,
 )
 from pipelines.store.spool_flush import record_outage
+from pipelines.store.writer_thread import InlineWriter, WriterThread
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
     from pymongo.database import Database
     from scrapy import Spider
     from scrapy.crawler import Crawler
+    from twisted.internet.defer import Deferred
 
     from crawler.items import PageItem
     from crawler.sources.model import Source
@@ -88,6 +95,9 @@ class ArchivePipeline:
         self.spool_root = Path(settings.get("ARCHIVE_SPOOL_DIR") or spool_root(darkarchive_home()))
         self.reconnect_max_wait = settings.getfloat("ARCHIVE_RECONNECT_MAX_WAIT", 10.0)
         self.drain_chunk = settings.getint("ARCHIVE_SPOOL_DRAIN_CHUNK", 50)
+        self.threaded = settings.getbool("ARCHIVE_WRITER_THREAD", True)
+        self.writer_queue = settings.getint("ARCHIVE_WRITER_QUEUE", 16)
+        self.writer: WriterThread | InlineWriter | None = None
         self.lease: SourceLease | None = None
         self.accounting = RunAccounting()
         self.writes: PageWrites | None = None
@@ -112,19 +122,27 @@ class ArchivePipeline:
         return self.crawler.spider
 
     def _stat(self, key: str, value: Any) -> None:
-        self.crawler.stats.set_value(f"darkarchive/{key}", value)  # type: ignore[union-attr]
+        """Scrapy's stats belong to the reactor thread; from the writer they go there."""
+        set_value = self.crawler.stats.set_value  # type: ignore[union-attr]
+        _on_reactor(set_value, f"darkarchive/{key}", value)
 
     def open_spider(self) -> None:
         try:
             self._open_run()
         except (LeaseHeldError, ResumeRefusedError, SpoolError) as exc:  # refused
             self._stat("refused", str(exc))
-            self._let_go()
+            self._not_opened()
             raise
         except (ValueError, PyMongoError) as exc:
             self._stat("open_error", str(exc))
-            self._let_go()
+            self._not_opened()
             raise
+
+    def _not_opened(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
+        self._let_go()
 
     def _open_run(self) -> None:
         source: Source = self.spider.source  # type: ignore[attr-defined]
@@ -151,10 +169,14 @@ class ArchivePipeline:
                 "mirror": self.spider.mirror,  # type: ignore[attr-defined]
                 "mirrors": self.spider.mirrors,  # type: ignore[attr-defined]
                 "network": source.network,
+                # Regions a page repeats with new bytes on every request: cut out of the
+                # digest that tells an unchanged page (pipelines/store/volatile.py).
+                "volatile": [region.as_config() for region in source.volatile],
             },
             resume=self.resume,
         )
         self.writes = self._new_writes()
+        self.writer = self._new_writer()
         self._stat("run_id", self.run.run_id)
         self.lease.attach_run(self.run.run_id)
         self.lease.keep_renewed(self._lease_lost)
@@ -189,17 +211,50 @@ class ArchivePipeline:
             page_batch=self.page_batch,
         )
 
+    def _new_writer(self) -> WriterThread | InlineWriter:
+        if not self.threaded:
+            return InlineWriter().start()
+        return WriterThread(
+            f"archive-writer-{self.run.run_id}",
+            on_idle=self._guarded(self._write_queued_pages, "(queued pages)"),
+            idle_after=self.page_max_age,
+        ).start()
+
+    def _submit(self, fn: Callable[..., Any], *args: Any, what: str) -> Deferred[Any]:
+        """Run `fn(*args)` on the writer thread after everything submitted before.
+
+        A failure of ours there (a bug, not the database) is recorded on the run as an
+        archive failure, so the run is partial and says why; it never ends the crawl.
+        """
+        assert self.writer is not None
+        return self.writer.submit(self._guarded(fn, what), *args)
+
+    def _guarded(self, fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+        def guarded(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except Exception as exc:
+                self._archive_failed(exc, what)
+                return None
+
+        return guarded
+
     def _lease_lost(self, reason: str) -> None:
         """From the renewal thread: another crawl now owns the source; this one stops."""
         from twisted.internet import reactor
 
         def stop() -> None:
             self._record_event("lease", reason)
-            self._closing = deferred_from_coro(
-                self.crawler.engine.close_spider_async(reason="lease_lost")  # type: ignore[union-attr]
-            )
+            self._close_engine("lease_lost")
 
         reactor.callFromThread(stop)  # type: ignore[attr-defined]
+
+    def _close_engine(self, reason: str) -> None:
+        """On the reactor thread: stop the crawl (once; a closing crawl is left alone)."""
+        engine = self.crawler.engine
+        if engine is None or engine.spider is None or self._closing is not None:
+            return
+        self._closing = deferred_from_coro(engine.close_spider_async(reason=reason))
 
     def _let_go(self) -> None:
         """Stop reconnecting, release the lease (if ours), the spool and the connection."""
@@ -214,18 +269,50 @@ class ArchivePipeline:
         self._disconnect()
         self._disconnect = lambda: None
 
-    # -- items --------------------------------------------------------------------------
-    def process_item(self, item: PageItem) -> PageItem:
+    # -- items (reactor thread) ----------------------------------------------------------
+    def process_item(self, item: PageItem) -> PageItem | Deferred[PageItem]:
+        """Hand the page to the writer thread; the crawl goes on at once.
+
+        Up to `ARCHIVE_WRITER_QUEUE` writes may wait; past that the item is answered only
+        once written, so Scrapy's scraper slot fills and the engine fetches no more until
+        the database catches up: memory stays flat, and a crawl killed outright has at most
+        that many more pages to fetch again.
+        """
         blueprint = self.spider.source.pages.get(item.state)  # type: ignore[attr-defined]
         cap_lists(item, blueprint.max_list_items if blueprint else DEFAULT_MAX_LIST_ITEMS)
+        page = page_record(item)
+        item.body = None  # the record holds it until written; the item need not
+        written = self._submit(self._store, item, page, what=item.url)
+        assert self.writer is not None
+        if self.writer.pending > self.writer_queue:
+            return written.addCallback(lambda _: item)
+        return item
+
+    def _record_event(
+        self, kind: str, reason: str, url: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """What a component (Tor routing, backoff) decided, on the run where it happened;
+        written after the pages handed over before it."""
+        from twisted.python.threadable import isInIOThread
+
+        if not isInIOThread():  # sent from a component's own thread: take the reactor's turn
+            self._later(partial(self._record_event, kind, reason, url, detail))
+            return
+        if self.writer is None or self.writer.stopped:
+            logger.warning("not recorded on a run: %s %s", kind, reason)
+            return
+        record = event_record(kind, reason, url=url, detail=detail)
+        self._submit(self._event, record, what=url or "(a run event)")
+
+    # -- writes (writer thread) ------------------------------------------------------------
+    def _store(self, item: PageItem, page: dict[str, Any]) -> None:
         if self.stopped is not None:
             self.lost.append(item.url)
-            return item
-        page = page_record(item)
+            return
         if self.outage is not None:
             if not self._spool(page, page=True):
                 self.lost.append(item.url)
-                return item
+                return
         else:
             assert self.writes is not None
             try:
@@ -233,27 +320,39 @@ class ArchivePipeline:
             except Exception as exc:
                 if not is_unreachable(exc):  # a store bug: record it, make the run partial
                     self._archive_failed(exc, item.url)
-                    return item
+                    return
                 self._begin_outage(exc, item.url)
         self.accounting.add(item)
-        item.body = None  # archived or spooled; do not keep page bodies alive in memory
-        return item
 
-    def _record_event(
-        self, kind: str, reason: str, url: str | None = None, detail: dict[str, Any] | None = None
-    ) -> None:
-        """What a component (Tor routing, backoff) decided, on the run where it happened."""
-        if not hasattr(self, "run") or self.stopped is not None:
-            logger.warning("not recorded on a run: %s %s", kind, reason)
+    def _write_queued_pages(self) -> None:
+        """The writer has nothing else to do: pages queued for a bulk are written now."""
+        if self.outage is not None or self.stopped is not None or self.writes is None:
             return
-        record = event_record(kind, reason, url=url, detail=detail)
+        try:
+            self.writes.write_queued_pages()
+        except Exception as exc:
+            if not is_unreachable(exc):
+                self._archive_failed(exc, "(queued pages)")
+                return
+            self._begin_outage(exc, "(queued pages)")
+
+    def _event(self, record: dict[str, Any]) -> None:
+        if self.stopped is not None:
+            logger.warning("not recorded on a run: %s %s", record["kind"], record["reason"])
+            return
+        url = record.get("url")
+        if self.outage is None and self.writes is None:  # the run is closed
+            logger.warning("not recorded on a run: %s %s", record["kind"], record["reason"])
+            return
         if self.outage is None and self.writes is not None:
             try:
                 self.writes.event(record)
                 return
             except PyMongoError as exc:
                 if not is_unreachable(exc):
-                    logger.exception("could not record on run %s: %s", self.run.run_id, reason)
+                    logger.exception(
+                        "could not record on run %s: %s", self.run.run_id, record["reason"]
+                    )
                     return
                 self._begin_outage(exc, url or "(a run event)")
         self._spool(record)
@@ -313,20 +412,27 @@ class ArchivePipeline:
     def _stop(self, why: str) -> None:
         self.stopped = why
         logger.error("%s; stopping the crawl (what is spooled is kept)", why)
-        self._closing = deferred_from_coro(
-            self.crawler.engine.close_spider_async(reason="archive_unavailable")  # type: ignore[union-attr]
-        )
+        _on_reactor(self._close_engine, "archive_unavailable")
 
     def _database_back(self) -> None:
-        """From the reconnect thread: drain the spool on the reactor, a slice at a time."""
+        """From the reconnect thread: drain the spool on the writer, a slice at a time."""
+        self._later(self._drain_later)
+
+    @staticmethod
+    def _later(fn: Callable[[], None]) -> None:
+        """Call `fn` on the reactor thread in a later turn of its loop (from any thread)."""
         from twisted.internet import reactor
 
-        reactor.callFromThread(self._drain)  # type: ignore[attr-defined]
+        reactor.callFromThread(fn)  # type: ignore[attr-defined]
+
+    def _drain_later(self) -> None:
+        """Queue the next slice of the spool behind the pages handed over meanwhile (they
+        join the spool, so they are written in order)."""
+        if self.writer is not None and not self.writer.stopped:
+            self._submit(self._drain, what="(the spool)")
 
     def _drain(self, *, to_the_end: bool = False) -> None:
         """Write the next slice of the spool; at its end, record the outage and go direct."""
-        from twisted.internet import reactor
-
         outage = self.outage
         if outage is None or self.stopped is not None:
             return
@@ -341,7 +447,7 @@ class ArchivePipeline:
                 self._replay(record)
                 outage.offset, written = offset, written + 1
                 if written >= self.drain_chunk and not to_the_end:
-                    reactor.callLater(0, self._drain)  # type: ignore[attr-defined,arg-type]
+                    self._later(self._drain_later)  # pages handed over meanwhile go first
                     return
             self.writes.checkpoint()
             until = datetime.now(UTC)
@@ -377,7 +483,13 @@ class ArchivePipeline:
             self._archive_failed(exc, str(record.get("url") or "(a run event)"))
 
     # -- closing ------------------------------------------------------------------------
-    def close_spider(self) -> None:
+    def close_spider(self) -> Deferred[Any] | None:
+        """The last batch is written after every page handed over (the writer's order)."""
+        if self.writer is None:
+            return None
+        return self._submit(self._write_last_batch, what="(final batch)")
+
+    def _write_last_batch(self) -> None:
         if self.stopped is not None:
             return
         if self.outage is not None:
@@ -398,13 +510,22 @@ class ArchivePipeline:
             else:
                 self._archive_failed(exc, "(final batch)")
 
-    def _spider_closed(self, spider: Spider, reason: str) -> None:
+    def _spider_closed(self, spider: Spider, reason: str) -> Deferred[Any] | None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
-        if not hasattr(self, "run"):  # the run never opened (refused); nothing to close
+        if self.writer is None:  # the run never opened (refused); nothing to close
             self._let_go()
-            return
+            return None
+        refusals = list(getattr(spider, "refusals", []))
+        closed = self._submit(self._finish_run, refusals, reason, what="(closing the run)")
+
+        def stop_writer(_: Any) -> None:
+            assert self.writer is not None
+            self.writer.stop(timeout=10.0)  # what was queued after the close, if anything
+
+        return closed.addBoth(stop_writer)
+
+    def _finish_run(self, refusals: list[str], reason: str) -> None:
         try:
-            refusals = list(getattr(spider, "refusals", []))
             status, reasons = self._verdict(refusals, reason)
             if self.outage is None and self.stopped is None:
                 try:
@@ -420,6 +541,7 @@ class ArchivePipeline:
             self._stat("spooled_pages", self.spooled_pages)
             self._stat("outage_seconds", round(self.outage_seconds, 1))
         finally:
+            self.writes = None  # closed: nothing more is written
             self._let_go()
 
     def _verdict(self, refusals: list[str], reason: str) -> tuple[RunStatus, list[str]]:
@@ -475,3 +597,14 @@ class ArchivePipeline:
             folder,
             "" if kept else f", {len(self.lost)} not kept ({stopped or self.stopped})",
         )
+
+
+def _on_reactor(fn: Callable[..., Any], *args: Any) -> None:
+    """Call `fn` on the reactor thread: now if this is it, else as soon as it can."""
+    from twisted.internet import reactor
+    from twisted.python.threadable import isInIOThread
+
+    if isInIOThread():
+        fn(*args)
+    else:
+        reactor.callFromThread(fn, *args)  # type: ignore[attr-defined]

@@ -17,14 +17,10 @@ from pipelines.normalise import (
     Price,
     Rating,
     html_to_text,
-    parse_count,
+    memo,
     parse_countries,
     parse_country,
-    parse_date,
     parse_flag,
-    parse_price,
-    parse_quantity,
-    parse_rating,
     pgp_fingerprint,
     price_per_unit,
 )
@@ -64,7 +60,7 @@ class Reader:
 
         def read(text: str) -> Rating:
             mapped = self.hints.values.ratings.get(" ".join(text.lower().split()))
-            rating = parse_rating(mapped or text, scale=decimal_scale)
+            rating = memo.rating(mapped or text, decimal_scale)
             return replace(rating, text=text) if mapped else rating
 
         return self.attempt(name, raw, read)  # type: ignore[no-any-return]
@@ -82,11 +78,7 @@ class Reader:
         parsed = self.attempt(
             name,
             raw,
-            lambda t: parse_price(
-                t,
-                default_currency=self.hints.default_currency,
-                decimal_separator=self.hints.decimal_separator,
-            ),
+            lambda t: memo.price(t, self.hints.default_currency, self.hints.decimal_separator),
         )
         if parsed is None:
             return {"text": raw, "error": "unreadable"} if raw else None
@@ -101,7 +93,7 @@ class Reader:
             for word, unit in units.items():
                 # not inside a word, but "3,5г" and "100шт×10мг" glue the unit to the number
                 text = re.sub(rf"(?<![^\W\d_]){re.escape(word)}(?!\w)", unit, text, flags=re.I)
-            return parse_quantity(text, decimal_separator=self.hints.decimal_separator)
+            return memo.quantity(text, self.hints.decimal_separator)
 
         parsed = self.attempt(name, raw, read)
         if parsed is None:
@@ -113,12 +105,12 @@ class Reader:
         parsed = self.attempt(
             name,
             raw,
-            lambda t: parse_date(
+            lambda t: memo.date(
                 t,
-                base=self.base,
-                languages=tuple(self.hints.languages),
-                date_order=self.hints.date_order,
-                timezone=zone(self.hints.timezone),
+                self.base,
+                tuple(self.hints.languages),
+                self.hints.date_order,
+                zone(self.hints.timezone),
             ),
         )
         if parsed is None:
@@ -215,7 +207,7 @@ def _listing_facts(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
         facts["availability_text"] = text
     if "sales" in fields:
         text = reader.text(fields.get("sales"))
-        facts["sales"] = reader.attempt("sales", text, parse_count)
+        facts["sales"] = reader.attempt("sales", text, memo.count)
         facts["sales_text"] = text
     for name in ("escrow", "finalize_early"):
         if name in fields:
@@ -290,7 +282,7 @@ def vendor_record(
             if rating
             else ({"text": rating_text, "error": "unreadable"} if rating_text else None)
         ),
-        "feedback_count": reader.attempt("feedback_count", count_text, parse_count),
+        "feedback_count": reader.attempt("feedback_count", count_text, memo.count),
         "feedback_count_text": count_text,
         "joined": reader.date("joined", reader.text(fields.get("joined"))),
         "bio": html_to_text(fields["bio"]) if fields.get("bio") else None,
@@ -315,6 +307,6 @@ def _vendor_facts(reader: Reader, fields: Mapping[str, Any]) -> dict[str, Any]:
         facts["badges"] = [b for b in (reader.text(x) for x in badges) if b]
     if "sales" in fields:
         text = reader.text(fields.get("sales"))
-        facts["sales"] = reader.attempt("sales", text, parse_count)
+        facts["sales"] = reader.attempt("sales", text, memo.count)
         facts["sales_text"] = text
     return facts

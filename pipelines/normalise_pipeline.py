@@ -10,7 +10,7 @@ import bson.errors
 
 from crawler.pagestate import RATES_STATE
 from pipelines.entities import Reader, feedback_records, listing_record, vendor_record
-from pipelines.normalise import NormaliseError, parse_count, parse_rate
+from pipelines.normalise import NormaliseError, memo, parse_count
 from pipelines.normalise.rates import rate_key
 from pipelines.store.codec import to_bson
 from pipelines.store.displayed import per_run_by_entity
@@ -55,7 +55,7 @@ def _rates(item: PageItem) -> None:
     on_rates_page = item.state == RATES_STATE
     for text in item.rates:
         try:
-            rate = parse_rate(text)
+            rate = memo.rate(text)
         except NormaliseError as exc:
             item.problems.append(f"rate: {exc}")
             continue

@@ -13,6 +13,7 @@ from subprocesses import run_cli
 
 from fixtures.noise import NOISE_CLASS, with_noise
 from fixtures.server import FixtureServer
+from pipelines.store.bodies import load_bodies
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,7 +54,15 @@ def test_an_unchanged_recrawl_with_noise_stores_the_bytes_and_no_new_version(
     ]
     assert hashes[0].keys() == hashes[1].keys()
     assert all(hashes[0][url] != hashes[1][url] for url in hashes[0])  # every body is new
-    for sha in hashes[0].values():  # kept, as a delta against the same URL's newer body
-        assert db.bodies.find_one({"_id": sha}, {"compression": 1})["compression"] == "zstd-delta"
+    for url, old in hashes[0].items():  # both kept: the old whole, the new a delta of it
+        new = hashes[1][url]
+        docs = {d["_id"]: d for d in db.bodies.find({"_id": {"$in": [old, new]}})}
+        # The demo source declares its noise block volatile: the page is unchanged, so the
+        # old body stays whole (not re-encoded) and the new one is a delta against it.
+        assert {(d["compression"], d.get("base")) for d in docs.values()} == {
+            ("zstd", None),
+            ("zstd-delta", old),
+        }, url
+    assert set(load_bodies(db, hashes[1].values())) == set(hashes[1].values())
     after = {c: db[c].count_documents({}) for c in versions}
     assert after == versions  # the noise is no change of content

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.store.model import PageRecord
 from pipelines.store.queries import load_body
+from pipelines.store.schema import ensure_indexes
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -86,10 +87,24 @@ def test_challenge_page_without_body(archive: Archive, db: Database) -> None:
     assert db.bodies.count_documents({}) == 0
 
 
-def test_pages_indexed_for_reparse_by_date(archive: Archive, db: Database) -> None:
+def test_pages_indexed_by_run_and_url_only(archive: Archive, db: Database) -> None:
     keys = [tuple(ix["key"]) for ix in db.pages.list_indexes()]
-    assert ("source", "fetched_at") in keys
-    assert ("run", "url") in keys
+    assert ("run", "url") in keys  # every read of pages: a run's, by URL (replay, export, ...)
+    assert ("source", "fetched_at") not in keys  # nothing reads pages by date
+
+
+def test_indexes_of_an_older_archive_renamed_and_retired(db: Database) -> None:
+    """Default-named indexes (`source_1_key_1_v_1`) are rebuilt under the short names, and
+    the retired (source, fetched_at) index of pages is dropped; other indexes stay."""
+    db.listing_versions.create_index([("source", 1), ("key", 1), ("v", 1)])
+    db.pages.create_index([("source", 1), ("fetched_at", 1)])
+    db.pages.create_index([("state", 1)], name="a_teams_own")
+    ensure_indexes(db)
+    ensure_indexes(db)  # idempotent
+    names = {ix["name"]: tuple(ix["key"]) for ix in db.listing_versions.list_indexes()}
+    assert names["key_v"] == ("source", "key", "v")
+    assert "source_1_key_1_v_1" not in names
+    assert {ix["name"] for ix in db.pages.list_indexes()} == {"_id_", "run_url", "a_teams_own"}
 
 
 def test_body_heads_indexed_by_source(archive: Archive, db: Database) -> None:

@@ -18,6 +18,7 @@ from crawler.sources.loader import DEFAULT_SOURCES_DIR, load_source
 from crawler.sources.model import SecretRef, SourceTor
 from crawler.tor.endpoint import TorEndpoint
 from fixtures.server import FixtureServer
+from fixtures.tornet import onion_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pipelines.store.embedded import EmbeddedMongo
 
 DEMO = load_source(str(DEFAULT_SOURCES_DIR / "demo.yaml"))
-ONION = valid_onion()
+ONION = onion_key("tor-routing")[1]  # fixed: it is in test ids, the same on every xdist worker
 SOCKS = "127.0.0.1:9050"
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from parsel.csstranslator import css2xpath
 
+from crawler.extraction.compiled import values
 from crawler.extraction.patterns import DOTALL, PatternTimeout, search
 from crawler.extraction.processors import SINGLE, join
 
@@ -54,8 +55,9 @@ def _select(rule: FieldRule, node: Selector, url: str, key: str) -> list[str]:
     if rule.url_regex is not None:
         match = search(rule.url_regex, url, key=f"{key}.url_regex", url=url)
         return [_kept(match, rule.template)] if match else []
-    found = node.css(rule.css) if rule.css is not None else node.xpath(rule.xpath or "")
-    return [v for v in found.getall() if v is not None]
+    if rule.css is not None:
+        return [v for v in values(node, rule.css, css=True) if v is not None]
+    return [v for v in values(node, rule.xpath or "", css=False) if v is not None]
 
 
 def _apply_regex(

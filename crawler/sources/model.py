@@ -7,6 +7,8 @@ import zoneinfo
 from typing import Any, Literal
 
 import regex
+from cssselect import GenericTranslator, SelectorError
+from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crawler.config_errors import NestedKeyError
@@ -66,6 +68,47 @@ class _Strict(BaseModel):
     """Unknown keys are typos in a hand-written YAML file: refuse them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VolatileRegion(_Strict):
+    """A region of every page that changes on every request (a form token, the server's
+    clock, "users online"): cut out before the page's content digest is taken, so a page
+    that changed only there is archived as unchanged (pipelines/store/volatile.py).
+
+    Written as a CSS selector (`"footer.page-meta"`) or `{xpath: "//footer"}`; it selects
+    elements (no `::text`, `::attr`), each dropped with its text.
+    """
+
+    css: str | None = None
+    xpath: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _css_by_default(cls, value: Any) -> Any:
+        return {"css": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_selector_that_compiles(self) -> VolatileRegion:
+        if (self.css is None) == (self.xpath is None):
+            raise ValueError("give a CSS selector, or exactly one of css or xpath")
+        if self.css is not None:
+            if "::" in self.css:
+                raise ValueError(f"{self.css!r}: a volatile region selects elements, not ::text")
+            try:
+                xpath = GenericTranslator().css_to_xpath(self.css)
+            except SelectorError as exc:
+                raise ValueError(f"not a valid CSS selector: {self.css!r} ({exc})") from exc
+        else:
+            xpath = _bounded_xpath(self.xpath) or ""
+        try:
+            etree.XPath(xpath)
+        except etree.XPathSyntaxError as exc:
+            raise ValueError(f"not a valid XPath: {xpath!r} ({exc})") from exc
+        return self
+
+    def as_config(self) -> dict[str, str]:
+        """What the run records (`config.volatile`) and the archive reads."""
+        return {"css": self.css} if self.css is not None else {"xpath": self.xpath or ""}
 
 
 class FieldRule(_Strict):
@@ -386,6 +429,8 @@ class Source(_Strict):
     tor: SourceTor = Field(default_factory=SourceTor)
     content_types: list[str] = Field(default_factory=lambda: ["text/html"])
     urls: UrlRules = Field(default_factory=UrlRules)
+    #: regions that change on every request, ignored when deciding a page is unchanged
+    volatile: list[VolatileRegion] = Field(default_factory=list)
 
     @field_validator("mirrors")
     @classmethod

@@ -190,6 +190,13 @@ class PageWrites:
             self.archive.flush()
             self._unwritten_since, self._unwritten = None, 0
 
+    def write_queued_pages(self) -> None:
+        """Write the pages queued for a bulk now, whatever their age: the writer thread has
+        nothing else to do, so they need not wait for the next page to come."""
+        if self._unwritten:
+            self.archive.flush()
+            self._unwritten_since, self._unwritten = None, 0
+
     def _page_events(self, page: Mapping[str, Any]) -> None:
         run, url, state = self.run, page["url"], page["state"]
         if page.get("error"):

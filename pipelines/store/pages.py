@@ -24,7 +24,8 @@ from pipelines.store.bodies import (
     stored_body,
 )
 from pipelines.store.codec import sha256_text, to_bson, utc_ms
-from pipelines.store.schema import BODIES, BODY_HEADS, PAGES
+from pipelines.store.schema import BODIES, BODY_HEADS, PAGES, RUNS
+from pipelines.store.volatile import content_digest, region_key
 from pipelines.store.writes import bulk_ignoring_duplicates
 
 if TYPE_CHECKING:
@@ -72,6 +73,12 @@ class PageWriter:
     A new body is stored whole; the URL's previous body is then re-encoded as a delta
     against it (pipelines/store/bodies.py), with a full copy kept every `full_every`
     versions. Which body is a URL's newest is kept in `body_heads`, read once per source.
+
+    A source that declares volatile regions (recorded in its run's `config.volatile`) also
+    has each body's content digest taken without them (pipelines/store/volatile.py), kept
+    on the URL's head. A page whose digest equals its head's changed only in those
+    regions: its body is stored as a delta against the head (tens of bytes), and the head,
+    still stored whole, stays the URL's newest for the next crawl.
     """
 
     def __init__(
@@ -92,6 +99,9 @@ class PageWriter:
         self._newest: dict[str, tuple[str, str]] = {}  # head id -> (source, sha256)
         self._pages: dict[str, dict[str, Any]] = {}
         self._heads: dict[str, dict[str, str]] = {}  # source -> head id -> sha256 stored
+        self._head_digests: dict[str, dict[str, str]] = {}  # source -> head id -> digest
+        self._digests: dict[str, str] = {}  # head id -> content digest of its new body
+        self._regions: dict[str, tuple[str, ...]] = {}  # run id -> XPaths of volatile regions
         self._oldest = 0.0
 
     def add(self, run: RunRef, page: PageRecord) -> str | None:
@@ -99,9 +109,14 @@ class PageWriter:
         digest = None
         if page.body is not None:
             digest = self._add_body(page.body)
-            self._newest[head_id(run.source, page.url)] = (run.source, digest)
+            hid = head_id(run.source, page.url)
+            self._newest[hid] = (run.source, digest)
+            regions = self._regions_of(run)
+            content = content_digest(page.body, regions) if regions else None
+            if content is not None:
+                self._digests[hid] = content
         doc_id = page_id(run.run_id, page.url)
-        self._pages[doc_id] = {
+        record: dict[str, Any] = {
             "_id": doc_id,
             "run": run.run_id,
             "source": run.source,
@@ -109,17 +124,23 @@ class PageWriter:
             "url": page.url,
             "status": page.status,
             "fetched_at": utc_ms(page.fetched_at),
-            "server_date": utc_ms(page.server_date) if page.server_date else None,
             "state": page.state,
             "kind": page.kind,
             "sha256": digest,
             "size": len(page.body) if page.body is not None else None,
             "headers": clean_headers(page.headers),
-            "error": page.error,
-            "redirected_from": list(page.redirected_from),
         }
+        # Written only when there is one (readers `.get` them): a page of every run, so
+        # `"error": null, "redirected_from": []` was 29 of its ~500 bytes on most pages.
+        if page.server_date:
+            record["server_date"] = utc_ms(page.server_date)
+        if page.error is not None:
+            record["error"] = page.error
+        if page.redirected_from:
+            record["redirected_from"] = list(page.redirected_from)
         if page.displayed:  # pipelines/store/displayed.py
-            self._pages[doc_id]["displayed"] = to_bson([dict(d) for d in page.displayed])
+            record["displayed"] = to_bson([dict(d) for d in page.displayed])
+        self._pages[doc_id] = record
         if len(self._pages) == 1:
             self._oldest = time.monotonic()
         if len(self._pages) >= self.flush_every or time.monotonic() - self._oldest >= self.max_age:
@@ -142,6 +163,7 @@ class PageWriter:
         pages, then heads. A crash between any two leaves every page readable; at worst a
         previous body stays whole.
         """
+        self._unchanged_as_deltas()
         moves = self._head_moves()
         previous = self._previous_full(moves)
         for sha, prev in previous.items():
@@ -162,13 +184,79 @@ class PageWriter:
         self._bodies.clear()
         self._raw.clear()
         self._newest.clear()
+        self._digests.clear()
         self._pages.clear()
+
+    def _regions_of(self, run: RunRef) -> tuple[str, ...]:
+        """The volatile regions the run recorded (its source's `volatile:`), read once."""
+        if run.run_id not in self._regions:
+            doc = self.db[RUNS].find_one({"_id": run.run_id}, {"config.volatile": 1}) or {}
+            declared = (doc.get("config") or {}).get("volatile") or []
+            self._regions[run.run_id] = region_key(declared)
+        return self._regions[run.run_id]
 
     def _heads_of(self, source: str) -> dict[str, str]:
         if source not in self._heads:
-            found = self.db[BODY_HEADS].find({"source": source}, {"sha256": 1})
-            self._heads[source] = {doc["_id"]: doc["sha256"] for doc in found}
+            found = self.db[BODY_HEADS].find({"source": source}, {"sha256": 1, "content": 1})
+            self._heads[source], self._head_digests[source] = {}, {}
+            for doc in found:
+                self._heads[source][doc["_id"]] = doc["sha256"]
+                if doc.get("content"):
+                    self._head_digests[source][doc["_id"]] = doc["content"]
         return self._heads[source]
+
+    def _unchanged_as_deltas(self) -> None:
+        """New bodies whose content digest equals their URL's head's: each stored as a delta
+        against the head (which stays whole and stays the head), not as a new whole body.
+
+        The head's `chained` becomes at least 1, as a delta now ends at it, so the bound on
+        a rebuild (`full_every` documents) still holds once the head is re-encoded itself.
+        """
+        same: dict[str, tuple[str, str]] = {}  # new sha256 -> (head id, head sha256)
+        for hid, (source, sha) in self._newest.items():
+            head = self._heads_of(source).get(hid)
+            content = self._digests.get(hid)
+            if (
+                head
+                and head != sha
+                and content is not None
+                and self._head_digests[source].get(hid) == content
+                and sha in self._raw
+            ):
+                same.setdefault(sha, (hid, head))
+        if not same:
+            return
+        try:
+            bases = load_bodies(self.db, {head for _, head in same.values()})
+        except BodyCorrupt as exc:  # never lose a page over it: store them as changes
+            logger.error("%s; the new bodies of its batch are stored whole", exc)
+            return
+        for sha, (hid, head) in same.items():
+            base = bases.get(head)
+            if base is None:
+                continue  # the head's body is gone: store this one whole, as a change
+            whole = self._bodies[sha]
+            data = compress_delta(self._raw[sha], base)
+            if len(data) >= whole["stored_size"]:
+                continue
+            self._bodies[sha] = {
+                "_id": sha,
+                "data": Binary(data),
+                "size": whole["size"],
+                "stored_size": len(data),
+                "compression": DELTA,
+                "base": head,
+            }
+            del self._raw[sha]  # neither a head nor a base: nothing re-encodes against it
+            del self._newest[hid]  # the head stays the URL's newest
+        self.db[BODIES].update_many(
+            {
+                "_id": {"$in": sorted({head for _, head in same.values()})},
+                "compression": FULL,
+                "chained": {"$in": [0, None]},
+            },
+            {"$set": {"chained": 1}},
+        )
 
     def _head_moves(self) -> dict[str, tuple[str, str]]:
         """Previous body sha256 -> (head id, new body sha256), for new bodies of known URLs."""
@@ -225,7 +313,7 @@ class PageWriter:
         if self.full_every <= 1:
             return  # no deltas: nothing needs to know a URL's newest body
         moved = [
-            (hid, source, sha)
+            (hid, source, sha, self._digests.get(hid))
             for hid, (source, sha) in self._newest.items()
             if self._heads_of(source).get(hid) != sha
         ]
@@ -233,13 +321,21 @@ class PageWriter:
             return
         self.db[BODY_HEADS].bulk_write(
             [
-                UpdateOne({"_id": hid}, {"$set": {"source": source, "sha256": sha}}, upsert=True)
-                for hid, source, sha in moved
+                UpdateOne(
+                    {"_id": hid},
+                    {"$set": {"source": source, "sha256": sha, "content": content}},
+                    upsert=True,
+                )
+                for hid, source, sha, content in moved
             ],
             ordered=False,
         )
-        for hid, source, sha in moved:
+        for hid, source, sha, content in moved:
             self._heads[source][hid] = sha
+            if content is not None:
+                self._head_digests[source][hid] = content
+            else:
+                self._head_digests[source].pop(hid, None)
 
     def queued_urls(self) -> list[str]:
         return [page["url"] for page in self._pages.values()]

@@ -49,40 +49,53 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown entity kind {kind!r}; expected one of {KINDS}")
 
 
-def _ix(*keys: str, unique: bool = False) -> IndexModel:
-    return IndexModel([(k, ASCENDING) for k in keys], unique=unique)
+def _ix(name: str, *keys: str, unique: bool = False) -> IndexModel:
+    """An ascending index under a short name of our own.
+
+    SecantusDB stores the index's name in every entry's key (uncompressed): the default
+    name `source_1_tokens_1_valid_to_seq_1` cost 33 bytes per entry, more than the entry's
+    own key, and made the search index the largest file of the data folder.
+    """
+    return IndexModel([(k, ASCENDING) for k in keys], unique=unique, name=name)
 
 
 # Every index starts with an equality key (source or run): the server we test on scans
 # whole collections otherwise (see notes/mongodb-store.md).
 INDEXES: dict[str, list[IndexModel]] = {
-    RUNS: [_ix("source", "seq", unique=True), _ix("source", "status", "seq")],
-    PAGES: [_ix("source", "fetched_at"), _ix("run", "url")],
-    OBSERVATIONS: [_ix("run", "kind")],
+    RUNS: [_ix("seq", "source", "seq", unique=True), _ix("status", "source", "status", "seq")],
+    # A run's pages, by URL (replay, reparse, export, page evidence). Nothing reads pages
+    # by date: the (source, fetched_at) index of earlier versions is dropped (RETIRED).
+    PAGES: [_ix("run_url", "run", "url")],
+    OBSERVATIONS: [_ix("run_kind", "run", "kind")],
     FEEDBACK: [
-        _ix("source", "listing_key"),
-        _ix("source", "first_seq"),
-        _ix("source", "date_earliest"),  # sales between two dates (pipelines/query/sales.py)
+        _ix("listing", "source", "listing_key"),
+        _ix("first_seq", "source", "first_seq"),
+        _ix(
+            "date", "source", "date_earliest"
+        ),  # sales between two dates (pipelines/query/sales.py)
     ],
-    RUN_EVENTS: [_ix("run", "kind")],
-    BODY_HEADS: [_ix("source")],
+    RUN_EVENTS: [_ix("run_kind", "run", "kind")],
+    BODY_HEADS: [_ix("source", "source")],
 }
 for _kind in KINDS:
-    INDEXES[current_collection(_kind)] = [_ix("source", "status")]
+    INDEXES[current_collection(_kind)] = [_ix("status", "source", "status")]
     INDEXES[versions_collection(_kind)] = [
-        _ix("source", "key", "v"),
-        _ix("source", "valid_to_seq", "valid_from_seq"),
-        _ix("source", "valid_from_run", "v"),
-        _ix("source", "valid_to_run"),
+        _ix("key_v", "source", "key", "v"),
+        _ix("to_from", "source", "valid_to_seq", "valid_from_seq"),
+        _ix("from_run", "source", "valid_from_run", "v"),
+        _ix("to_run", "source", "valid_to_run"),
         # As of an early run, and what started between two runs (pipelines/query/). Two
         # keys, not three: SecantusDB reads `$lte` on a middle key of an index as `$lt`.
-        _ix("source", "valid_from_seq"),
+        _ix("from_seq", "source", "valid_from_seq"),
         # Search: one multikey equality on a word or `facet=value` term, current or as of.
-        _ix("source", "tokens", "valid_to_seq"),
+        _ix("tokens", "source", "tokens", "valid_to_seq"),
         # Versions valid in a run: closed ones by the run buckets they span (multikey),
         # open ones on (source, valid_to_seq, valid_from_seq); see valid_in_run.py.
-        _ix("source", "spans", "valid_to_seq"),
+        _ix("spans", "source", "spans", "valid_to_seq"),
     ]
+
+# Indexes earlier versions created and nothing reads any more: dropped where found.
+RETIRED: dict[str, list[str]] = {PAGES: ["source_1_fetched_at_1"]}
 
 # Where the server has text indexes (real MongoDB), word search uses this one; SecantusDB
 # refuses it (code 67) and search falls back to `tokens` alone.
@@ -99,9 +112,24 @@ TEXT_INDEX_KEYS: list[tuple[str, int | str]] = [
 def ensure_indexes(db: Database) -> None:
     """Create the archive's indexes; idempotent, safe to call at every start."""
     for name, models in INDEXES.items():
+        _rename_or_drop(db, name, models)
         db[name].create_indexes(models)
     ensure_text_index(db)
     logger.debug("indexes ensured on %s", db.name)
+
+
+def _rename_or_drop(db: Database, collection: str, models: list[IndexModel]) -> None:
+    """Drop the retired indexes, and those with a wanted key under another name (the
+    server's default names of earlier versions), so `create_indexes` builds them anew
+    under the short name (once per archive; a crawl's start pays it, with a log line)."""
+    wanted = {tuple(m.document["key"].items()): m.document["name"] for m in models}
+    retired = set(RETIRED.get(collection, ()))
+    for index in db[collection].list_indexes():
+        name, key = index["name"], tuple(index["key"].items())
+        if name in retired or (key in wanted and wanted[key] != name):
+            logger.info("dropping index %s of %s (%s)", name, collection,
+                        "retired" if name in retired else f"renamed {wanted[key]}")  # fmt: skip
+            db[collection].drop_index(name)
 
 
 def ensure_text_index(db: Database) -> bool:
