@@ -6,17 +6,22 @@ Run: .venv/bin/python bench/bench_queries.py [--sources 8] [--listings 12500] [-
 Starts its own embedded secantusdb on a temporary folder (or on `--keep DIR`, where a
 built archive is reused: the build takes minutes, the queries seconds). The archive is
 written as the store writes it (version documents with their validity, tokens, runs with
-rates and counts, observation lists, feedback), in bulk, not through a crawl. Prints the
-median and p95 latency of as-of, history (USD per run), changes and search, and the time
-to export one run. Not a test: CI does not run it.
+rates and counts, observation lists, feedback), in bulk, not through a crawl, and indexed
+after. Prints the median and p95 latency of as-of, history (USD per run), changes and
+search, and the time to export one run, each with the CPU seconds of the client and of the
+server (the steadier figures on a shared machine), the export's peak RSS and the sha256
+of its bytes. Not a test: CI does not run it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import logging
+import os
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -252,8 +257,11 @@ def run_id(source: str, seq: int) -> str:
 
 
 def build(db: Database, sources: int, listings: int, runs: int, change: float) -> int:
-    """Write the synthetic archive; return the number of listing versions."""
-    ensure_indexes(db)
+    """Write the synthetic archive; return the number of listing versions.
+
+    The indexes are made after the load (by `main`): the same archive, built several
+    times faster than under eight indexes, the multikey `tokens` one included.
+    """
     coll = db[versions_collection("listing")]
     total, started = 0, time.monotonic()
     for s in range(sources):
@@ -355,21 +363,48 @@ def write_feedback(db: Database, source: str, keys: set[str], seed: int) -> None
         db[FEEDBACK].insert_many(docs[i : i + BATCH], ordered=False)
 
 
-def timed(label: str, repeat: int, call: Callable[[random.Random], Any]) -> dict[str, Any]:
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the server process has used (0 when unknown): on a shared machine the
+    steadier figure than wall time."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(
+    label: str, repeat: int, call: Callable[[random.Random], Any], pid: int | None = None
+) -> dict[str, Any]:
     rnd = random.Random(label)
-    times = []
+    times, client, server = [], [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu, served = time.perf_counter(), time.process_time(), server_cpu(pid)
         call(rnd)
         times.append(time.perf_counter() - started)
+        client.append(time.process_time() - cpu)
+        server.append(server_cpu(pid) - served)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    figure = {"query": label, "median_s": statistics.median(times), "p95_s": p95, "n": repeat}
-    print(f"{label:<28} median {figure['median_s']:8.3f} s   p95 {p95:8.3f} s   (n={repeat})")
+    figure = {
+        "query": label,
+        "median_s": statistics.median(times),
+        "p95_s": p95,
+        "n": repeat,
+        "client_cpu_s": statistics.median(client),
+        "server_cpu_s": statistics.median(server),
+    }
+    print(
+        f"{label:<28} median {figure['median_s']:8.3f} s   p95 {p95:8.3f} s   (n={repeat})"
+        f"   cpu median: client {figure['client_cpu_s']:.3f} s,"
+        f" server {figure['server_cpu_s']:.3f} s"
+    )
     return figure
 
 
-def bench(db: Database, runs: int, repeat: int) -> None:
+def bench(db: Database, runs: int, repeat: int, pid: int | None = None) -> None:
     source = "market0"
     keys = [
         d["key"]
@@ -403,17 +438,31 @@ def bench(db: Database, runs: int, repeat: int) -> None:
     def everywhere(rnd: random.Random) -> None:
         search(db, Search(text=f"{rnd.choice(NAMES)} {rnd.choice(NAMES)} {rnd.choice(PRODUCTS)}"))
 
-    timed("as-of (random run)", max(5, repeat // 3), asof)
-    timed("history (USD per run)", repeat, history)
-    timed("changes (consecutive runs)", repeat, change_set)
-    timed("search 2 words, 1 source", repeat, words)
-    timed("search word+ships-to+USD", repeat, filtered)
-    timed("search 3 words, all sources", repeat, everywhere)
+    timed("as-of (random run)", max(5, repeat // 3), asof, pid)
+    timed("history (USD per run)", repeat, history, pid)
+    timed("changes (consecutive runs)", repeat, change_set, pid)
+    timed("search 2 words, 1 source", repeat, words, pid)
+    timed("search word+ships-to+USD", repeat, filtered, pid)
+    timed("search 3 words, all sources", repeat, everywhere, pid)
     for seq in sorted({1, max(1, runs // 2), runs}):
-        started = time.perf_counter()
-        lines = write_jsonl(export_run(db, source, run_id(source, seq)), io.StringIO())
-        elapsed = time.perf_counter() - started
-        print(f"export run {seq}: {elapsed:.2f} s ({lines:,} lines, {lines / elapsed:,.0f}/s)")
+        export(db, source, seq, pid)
+
+
+def export(db: Database, source: str, seq: int, pid: int | None) -> None:
+    """One run export to JSON lines in memory: wall, and the CPU of each side per line."""
+    out = io.StringIO()
+    started, cpu, served = time.perf_counter(), time.process_time(), server_cpu(pid)
+    lines = write_jsonl(export_run(db, source, run_id(source, seq)), out)
+    elapsed = time.perf_counter() - started
+    client, server = time.process_time() - cpu, server_cpu(pid) - served
+    digest = hashlib.sha256(out.getvalue().encode()).hexdigest()[:16]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"export run {seq}: {elapsed:.2f} s ({lines:,} lines, {lines / elapsed:,.0f}/s);"
+        f" cpu client {client:.2f} s ({client / lines * 1e6:.0f} µs/line),"
+        f" server {server:.2f} s ({server / lines * 1e6:.0f} µs/line);"
+        f" peak RSS {peak:.0f} MB; sha256 {digest}"
+    )
 
 
 def backfill(db: Database) -> None:
@@ -447,8 +496,14 @@ def main() -> None:
             if not built:
                 started = time.monotonic()
                 built = build(db, args.sources, args.listings, args.runs, args.change)
+                loaded = time.monotonic() - started
+                ensure_indexes(db)
                 elapsed = time.monotonic() - started
-                print(f"built {built:,} listing versions in {elapsed:.0f} s", flush=True)
+                print(
+                    f"built {built:,} listing versions in {elapsed:.0f} s"
+                    f" (load {loaded:.0f} s, indexes {elapsed - loaded:.0f} s)",
+                    flush=True,
+                )
             else:
                 started = time.monotonic()
                 ensure_indexes(db)  # an archive built by an older version gets today's indexes
@@ -456,7 +511,7 @@ def main() -> None:
                 print(f"reusing {built:,} listing versions in {folder} (indexes {elapsed:.0f} s)")
                 backfill(db)
             if not args.build_only:
-                bench(db, args.runs, args.repeat)
+                bench(db, args.runs, args.repeat, server.pid)
             client.close()
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.exports.schema import FREE_TEXT, HANDLES, TABLES
 from pipelines.store.codec import from_bson
 from pipelines.store.displayed import displayed_prices
-from pipelines.store.export import jsonable, run_content, usd_value
+from pipelines.store.export import RunRates, jsonable, run_content
 from pipelines.store.queries import feedback, observed
 from pipelines.store.schema import PAGES, versions_collection
 
@@ -130,7 +130,7 @@ def run_row(run: Mapping[str, Any]) -> Row:
 
 
 def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
-    rates = run.get("rates") or {}
+    rates = RunRates(run.get("rates") or {}, run["_id"])  # each currency's way to USD, once
     shown = displayed_prices(db, run["_id"])
     for entity in observed(db, run["_id"], "listing", parser=parser):
         displayed = shown.get(entity["key"]) or {}
@@ -218,6 +218,7 @@ def feedback_rows(
     first saw it: the price valid when the review was left, as near as the archive knows."""
     entries = feedback(db, run["source"], run_id=run["_id"])
     listings = _listing_versions(db, run["source"], {e["listing_key"] for e in entries})
+    converters: dict[int, RunRates] = {}  # by seq: each run's rates read once
     for entry in entries:
         seq = entry["first_seq"]
         version = next(
@@ -232,10 +233,10 @@ def feedback_rows(
         price = content.get("price") or {}
         amount = _decimal(price.get("amount"))
         first = runs_by_seq.get(seq) or {}
+        if first and seq not in converters:
+            converters[seq] = RunRates(first.get("rates") or {}, first["_id"])
         usd = (
-            usd_value(
-                amount, str(price.get("currency", "")), first.get("rates") or {}, first["_id"]
-            )
+            converters[seq].usd(amount, str(price.get("currency", "")))
             if amount is not None and first
             else None
         )

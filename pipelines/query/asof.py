@@ -6,9 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pipelines.query.runs import READABLE, QueryError, resolve_run
-from pipelines.store.codec import from_bson
 from pipelines.store.displayed import displayed_prices
-from pipelines.store.export import run_content
+from pipelines.store.export import RunRates, run_content
 from pipelines.store.observations import observed_keys
 from pipelines.store.rereads import (
     UnknownReadingError,
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FIELDS = {"key": 1, "v": 1, "hash": 1, "content": 1, "provenance": 1, "first_seen_run": 1}
-
 
 def valid_versions(
     db: Database,
@@ -37,8 +34,9 @@ def valid_versions(
     projection: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every version valid in run `seq` (valid_from_seq <= seq < valid_to_seq), raw BSON,
-    found by equality lookups that do not grow with the archive's age (valid_in_run.py)."""
-    return versions_in_run(db, source, kind, seq, projection or FIELDS)
+    found by equality lookups that do not grow with the archive's age (valid_in_run.py);
+    whole versions unless `projection` names fields."""
+    return versions_in_run(db, source, kind, seq, projection)
 
 
 def as_of(
@@ -67,7 +65,7 @@ def as_of(
     reader = _reader(db, target.run_id, parser)
     seen = observed_keys(db, target.run_id, kind)
     found: dict[str, dict[str, Any]] = {}
-    for doc in valid_versions(db, source, kind, target.seq):
+    for doc in versions_in_run(db, source, kind, target.seq, decimals=True):
         observed = doc["key"] in seen
         if observed or include_unobserved:
             found[doc["key"]] = {
@@ -75,16 +73,17 @@ def as_of(
                 "v": doc["v"],
                 "first_seen_run": doc["first_seen_run"],
                 "observed": observed,
-                "content": from_bson(doc["content"]),
-                "provenance": from_bson(doc["provenance"]),
+                "content": doc["content"],
+                "provenance": doc["provenance"],
             }
     if reader is not None:
         apply_overlay(found, overlay(db, source, kind, target.seq, reader))
     shown = displayed_prices(db, target.run_id, kind)  # per-run values and second prices
     entities = []
+    rates = RunRates(target.rates, target.run_id)  # each currency's way to USD, found once
     for key in sorted(found):
         entity = found[key]
-        content = run_content(entity["content"], shown.get(key), kind, target.rates, target.run_id)
+        content = run_content(entity["content"], shown.get(key), kind, rates, target.run_id)
         entities.append(
             {
                 "key": key,

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pipelines.normalise import Price, PriceError, Rate, to_usd
-from pipelines.normalise.rates import KnownRate, hint_rate, known_rates, usd_rate
+from pipelines.normalise.rates import KnownRate, UsdRate, hint_rate, known_rates, usd_rate
 from pipelines.store.displayed import displayed_prices, per_run_values
+from pipelines.store.jsontext import jsonable, write_jsonl
 from pipelines.store.queries import feedback, get_run, latest_run, observed
 from pipelines.store.rereads import reading_parser
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
-    from typing import TextIO
+    from collections.abc import Iterator, Mapping
 
     from pymongo.database import Database
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["RunRates", "export_run", "jsonable", "run_content", "usd_value", "write_jsonl"]
 
 RESERVED = ("kind", "key", "version", "provenance", "first_seen_run")
 
@@ -55,11 +55,12 @@ def export_run(
             **({"read_by": reader} if reader is not None else {}),
         }
     )
+    converter = RunRates(rates, run["_id"])  # each currency's way to USD, found once
     for kind in ("listing", "vendor"):
         shown = displayed_prices(db, run["_id"], kind)
         for entity in observed(db, run["_id"], kind, parser=parser):
             displayed = shown.get(entity["key"])
-            content = run_content(entity["content"], displayed, kind, rates, run["_id"])
+            content = run_content(entity["content"], displayed, kind, converter, run["_id"])
             if displayed and "price_hint" in displayed:  # what this run displayed beside it
                 content["price_hint"] = {
                     k: v for k, v in displayed["price_hint"].items() if k != "of" and v is not None
@@ -84,40 +85,43 @@ def run_content(
     content: Mapping[str, Any],
     displayed: Mapping[str, Any] | None,
     kind: str,
-    rates: Mapping[str, Any],
+    rates: Mapping[str, Any] | RunRates,
     run_id: str,
 ) -> dict[str, Any]:
     """An entity as the run showed it: its version's content, the values kept per run
-    (pipelines/store/displayed.py) and, for a listing, USD at the run's rates or its hint."""
+    (pipelines/store/displayed.py) and, for a listing, USD at the run's rates or its hint.
+
+    Pass a `RunRates` of the run when converting many entities: the rates are then read
+    and each currency's path to USD found once per run, not once per entity.
+    """
     out = {**content, **per_run_values(displayed)}
-    return add_usd(out, rates, run_id, hint=hint_of(displayed)) if kind == "listing" else out
+    if kind != "listing":
+        return out
+    return add_usd(out, rates, run_id, hint=hint_of(displayed))
 
 
 def add_usd(
     content: dict[str, Any],
-    rates: Mapping[str, Any],
+    rates: Mapping[str, Any] | RunRates,
     run_id: str,
     *,
     hint: KnownRate | None = None,
 ) -> dict[str, Any]:
     """Add `usd` next to the listing's `price` and next to each tier's `price`."""
-    out = _with_usd(content, rates, run_id, hint)
+    converter = rates if isinstance(rates, RunRates) else RunRates(rates, run_id)
+    out = _with_usd(content, converter, hint)
     tiers = out.get("tiers")
-    if isinstance(tiers, list):
-        out["tiers"] = [
-            _with_usd(t, rates, run_id, hint) if isinstance(t, dict) else t for t in tiers
-        ]
+    if isinstance(tiers, list) and tiers:
+        out["tiers"] = [_with_usd(t, converter, hint) if isinstance(t, dict) else t for t in tiers]
     return out
 
 
-def _with_usd(
-    holder: dict[str, Any], rates: Mapping[str, Any], run_id: str, hint: KnownRate | None
-) -> dict[str, Any]:
+def _with_usd(holder: dict[str, Any], rates: RunRates, hint: KnownRate | None) -> dict[str, Any]:
     price = holder.get("price")
     if not isinstance(price, dict) or not isinstance(price.get("amount"), Decimal):
         return holder
     currency = str(price.get("currency", ""))
-    return {**holder, "usd": usd_value(price["amount"], currency, rates, run_id, hint=hint)}
+    return {**holder, "usd": rates.usd(price["amount"], currency, hint)}
 
 
 def hint_of(displayed: Mapping[str, Any] | None) -> KnownRate | None:
@@ -143,49 +147,56 @@ def usd_value(
     the run at its close (pipelines/normalise/rates.py). The value says which, by which
     path, from where (`rate_source`, `rate_path`, `rate_provenance`).
     """
-    code = currency.upper()
-    known = known_rates(rates) + ([hint] if hint is not None else [])
-    found = usd_rate(code, known)
-    if found is None:
-        return None
-    rate = Rate(code, "USD", found.value, found.provenance)
-    try:
-        value = to_usd(
-            Price(amount, code, f"{amount} {code}"),
-            {code: rate},
-            source=found.source,
-            path=found.path,
-            provenance=found.provenance,
-        )
-    except PriceError:
-        return None
-    usd: dict[str, Any] = {"amount": value.amount, "rate": value.rate, "rate_source": value.source}
-    if code != "USD":
-        usd.update(rate_path=value.path, rate_provenance=value.provenance)
-    return {**usd, "run": run_id}
+    return RunRates(rates, run_id).usd(amount, currency, hint)
 
 
-def jsonable(value: Any) -> Any:
-    """Decimals as strings, datetimes as ISO 8601 UTC with `Z`, recursively."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
-        return text.replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
+class RunRates:
+    """One run's recorded rates, read once, with each currency's way to USD found once.
 
+    A run export converts every listing at the same rates; finding the path (a breadth
+    first search over the rates, pipelines/normalise/rates.py) per listing was most of
+    the conversion's cost. Only the multiplication and rounding remain per price.
+    """
 
-def write_jsonl(records: Iterable[Mapping[str, Any]], stream: TextIO) -> int:
-    """Write one JSON object per line; return the number of lines."""
-    count = 0
-    for record in records:
-        stream.write(json.dumps(jsonable(record), ensure_ascii=False, separators=(",", ":")))
-        stream.write("\n")
-        count += 1
-    return count
+    def __init__(self, rates: Mapping[str, Any], run_id: str) -> None:
+        self.run_id = run_id
+        self.known = known_rates(rates)
+        self._paths: dict[tuple[str, KnownRate | None], tuple[UsdRate, Rate] | None] = {}
+
+    def _path(self, code: str, hint: KnownRate | None) -> tuple[UsdRate, Rate] | None:
+        try:
+            return self._paths[code, hint]
+        except KeyError:
+            pass
+        found = usd_rate(code, self.known + ([hint] if hint is not None else []))
+        path = None if found is None else (found, Rate(code, "USD", found.value, found.provenance))
+        self._paths[code, hint] = path
+        return path
+
+    def usd(
+        self, amount: Decimal, currency: str, hint: KnownRate | None = None
+    ) -> dict[str, Any] | None:
+        """`amount` of `currency` in USD at these rates (see `usd_value`), or None."""
+        code = currency.upper()
+        path = self._path(code, hint)
+        if path is None:
+            return None
+        found, rate = path
+        try:
+            value = to_usd(
+                Price(amount, code, f"{amount} {code}"),
+                {code: rate},
+                source=found.source,
+                path=found.path,
+                provenance=found.provenance,
+            )
+        except PriceError:
+            return None
+        usd: dict[str, Any] = {
+            "amount": value.amount,
+            "rate": value.rate,
+            "rate_source": value.source,
+        }
+        if code != "USD":
+            usd.update(rate_path=value.path, rate_provenance=value.provenance)
+        return {**usd, "run": self.run_id}

@@ -84,15 +84,14 @@ def observed(
     keys = observed_keys(db, run_id, kind)
     seq = run["seq"]
     found: dict[str, dict[str, Any]] = {}
-    if keys:
-        fields = {"key": 1, "v": 1, "content": 1, "provenance": 1, "first_seen_run": 1}
-        for doc in versions_in_run(db, run["source"], kind, seq, fields):
+    if keys:  # whole versions, Decimals decoded as read (valid_in_run.py says why)
+        for doc in versions_in_run(db, run["source"], kind, seq, decimals=True):
             if doc["key"] in keys:
                 found[doc["key"]] = {
                     "key": doc["key"],
                     "v": doc["v"],
-                    "content": from_bson(doc["content"]),
-                    "provenance": from_bson(doc["provenance"]),
+                    "content": doc["content"],
+                    "provenance": doc["provenance"],
                     "first_seen_run": doc["first_seen_run"],
                 }
         missing = keys.difference(found)

@@ -21,6 +21,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
+from bson.decimal128 import Decimal128
+
+from pipelines.store.prefetch import prefetched
 from pipelines.store.schema import KINDS, OPEN_SEQ, RUNS, SOURCES, versions_collection
 
 if TYPE_CHECKING:
@@ -42,6 +46,20 @@ REOPEN: dict[str, Any] = {
     "$set": {"valid_to_seq": OPEN_SEQ, "valid_to_run": None},
     "$unset": {"end": "", "spans": ""},
 }
+
+
+class _DecimalDecoder(TypeDecoder):
+    """Decimal128 read as Decimal by the BSON decoder itself (as `codec.from_bson` does)."""
+
+    bson_type = Decimal128
+
+    def transform_bson(self, value: Any) -> Any:
+        return value.to_decimal()
+
+
+def with_decimals(options: CodecOptions) -> CodecOptions:
+    """`options` with Decimal128 decoded as Decimal."""
+    return options.with_options(type_registry=TypeRegistry([_DecimalDecoder()]))
 
 
 def span_buckets(valid_from_seq: int, valid_to_seq: int) -> list[int]:
@@ -85,16 +103,25 @@ def versions_in_run(
     source: str,
     kind: str,
     seq: int,
-    projection: Mapping[str, int],
+    projection: Mapping[str, int] | None = None,
     *,
     batch_size: int = BATCH,
+    decimals: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Every version of `kind` valid in run `seq` of `source` (raw BSON), streamed.
 
-    Each carries `projection` plus its bounds. Order: open versions, then closed ones.
+    Each carries `projection` plus its bounds; None (the default) reads whole versions,
+    which is what a reader of content wants: SecantusDB copies every projected value
+    (measured 145-180 µs of server CPU per version with content and provenance
+    projected, 92-99 µs for the whole document). Order: open versions, then closed
+    ones. The next batch is read while the caller works on this one (prefetch.py).
+    With `decimals`, Decimal128 values arrive as Decimals, converted by the BSON decoder
+    as it reads them rather than by a walk over every document afterwards.
     """
-    fields = {**projection, **BOUNDS}
+    fields = None if projection is None else {**projection, **BOUNDS}
     coll = db[versions_collection(kind)]
+    if decimals:
+        coll = coll.with_options(codec_options=with_decimals(coll.codec_options))
     if spans_complete(db, source):
         # `$lt: seq + 1`, not `$lte`: SecantusDB reads `$lte` on a later key as `$lt`.
         queries = [
@@ -103,10 +130,15 @@ def versions_in_run(
         ]
     else:
         queries = [_one_bound(db, source, kind, seq)]
-    for query in queries:
-        for doc in coll.find(query, fields, batch_size=batch_size):
-            if doc["valid_from_seq"] <= seq < doc["valid_to_seq"]:
-                yield doc
+
+    def read() -> Iterator[dict[str, Any]]:
+        for query in queries:
+            with coll.find(query, fields, batch_size=batch_size) as cursor:
+                for doc in cursor:
+                    if doc["valid_from_seq"] <= seq < doc["valid_to_seq"]:
+                        yield doc
+
+    return prefetched(read, batch_size)
 
 
 def _one_bound(db: Database, source: str, kind: str, seq: int) -> dict[str, Any]:
