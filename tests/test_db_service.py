@@ -85,17 +85,21 @@ def test_a_killed_supervisor_takes_its_server_along_and_is_cleared(
 
 def test_a_client_killed_outright_does_not_keep_the_server_alive(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    started = _cli(home, "db", "start", idle="1")
-    assert started.returncode == 0, started.stderr
-    info = ServiceInfo.read(home / "mongo")
-    assert info is not None
+    # The client starts the service itself (idle timeout 1 s) and is registered as it
+    # starts: a client started after `db start` raced the idle timeout with its imports.
     code = (
         "import time; from pathlib import Path; from pipelines.store.service import "
         f"ensure_service; ensure_service(Path({str(home / 'mongo')!r})); print('in', flush=True);"
         " time.sleep(60)"
     )
-    client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "MONGODB_URI_FILE")}
+    env.update({"DARKARCHIVE_HOME": str(home), "DARKARCHIVE_DB_IDLE": "1"})
+    client = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert client.stdout is not None and client.stdout.readline() == "in\n"
+    info = ServiceInfo.read(home / "mongo")
+    assert info is not None and info.idle_timeout == 1
     time.sleep(1.5)
     assert pid_alive(info.server_pid), "a registered client keeps the server"
     client.kill()
