@@ -172,6 +172,7 @@ def test_a_tor_crawl_carries_the_source_username_and_the_unresolved_onion(
         "mirror": f"http://{onion}",
         "mirrors": [f"http://{onion}"],
         "network": "tor",
+        "volatile": [{"css": "footer.page-meta"}],  # the demo source's noise block
     }
     assert db.listings.count_documents({}) == 340
 
