@@ -23,7 +23,7 @@ from crawler.pages import read_page
 from crawler.replay import rebuild_response
 from pipelines.normalise_pipeline import normalise_page
 from pipelines.parser_version import parser_version
-from pipelines.store.codec import canonical_json, utc_ms
+from pipelines.store.codec import SCALARS, canonical_json, utc_ms
 from pipelines.store.pages import load_bodies
 from pipelines.store.queries import get_run, observed
 from pipelines.store.rereads import CRAWL, Reread, RunReading, write_reading
@@ -75,13 +75,10 @@ def _decimal_text(value: Decimal) -> str:
     return text
 
 
-_AS_IS = frozenset({str, int, float, bool, type(None)})
-
-
 def _plain(value: Any) -> Any:
     """What `canonical_json(to_bson(value))` serialises, built in one pass: Decimals as the
     text they have once stored, datetimes as UTC milliseconds in ISO form."""
-    if type(value) in _AS_IS:  # most values; subclasses take the long way below
+    if type(value) in SCALARS:  # most values; subclasses take the long way below
         return value
     if isinstance(value, Decimal):
         return _decimal_text(value)

@@ -45,12 +45,14 @@ def _decimal128(value: Decimal) -> Decimal128:
     return found
 
 
-_AS_IS = frozenset({str, int, float, bool, type(None)})
+#: Types every converter here (and jsontext's, reparse's) passes on as they are; checked by
+#: exact type first, since most values of a record are these.
+SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def to_bson(value: Any) -> Any:
     """Convert Decimals to Decimal128 and datetimes to UTC milliseconds, recursively."""
-    if type(value) in _AS_IS:  # most values; subclasses take the long way below
+    if type(value) in SCALARS:  # most values; subclasses take the long way below
         return value
     if isinstance(value, Decimal):
         return _decimal128(value)

@@ -15,13 +15,13 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from pipelines.store.codec import SCALARS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import TextIO
 
 logger = logging.getLogger(__name__)
-
-_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def jsonable(value: Any) -> Any:
@@ -31,7 +31,7 @@ def jsonable(value: Any) -> Any:
     {'a': ['1.50', '2026-01-02T00:00:00.000Z'], '3': None}
     """
     kind = type(value)
-    if kind in _AS_IS:
+    if kind in SCALARS:
         return value
     if kind is dict:
         return _dict(value)
@@ -48,7 +48,7 @@ def _dict(value: dict[Any, Any]) -> dict[str, Any]:
         if type(key) is not str:
             key = str(key)
         kind = type(item)
-        if kind in _AS_IS:
+        if kind in SCALARS:
             out[key] = item
         elif kind is dict:
             out[key] = _dict(item)
@@ -62,7 +62,7 @@ def _dict(value: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
-    return [item if type(item) in _AS_IS else jsonable(item) for item in value]
+    return [item if type(item) in SCALARS else jsonable(item) for item in value]
 
 
 def _other(value: Any) -> Any:
