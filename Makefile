@@ -19,11 +19,13 @@ demo: $(STAMP)
 	$(BIN)/darkarchive --log-level WARNING demo --days 1 2
 
 ## Lint, type-check and run the whole test suite (real HTTP server, real MongoDB wire server).
+## Two workers, a whole test file each (module fixtures stay whole): the suite mostly waits
+## on crawler processes, so one worker keeps about one core of two busy.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## Issue 12's figures in one table (and var/bench/bench.json); see bench/README.md.
 bench: $(STAMP)

@@ -79,8 +79,21 @@ def archive(db: Database) -> Archive:
 NETWORK_TIMINGS: list[dict[str, float]] = []
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A test worker (pytest-xdist) hands its networks' timings to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["tor_network_timings"] = NETWORK_TIMINGS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller collects what each worker handed over (pytest-xdist's hook)."""
+    NETWORK_TIMINGS.extend(getattr(node, "workeroutput", {}).get("tor_network_timings", []))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """How long the private Tor network took to be ready, in every CI log."""
+    """How long each private Tor network took to be ready, in every CI log."""
     for timings in NETWORK_TIMINGS:
         figures = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in timings.items())
         terminalreporter.write_line(f"private Tor network: {figures}")

@@ -94,24 +94,37 @@ def hostile() -> Iterator[HostileServer]:
         server.server_close()
 
 
+# Linux carries a process's memory high-water mark across exec into ru_maxrss, so a command
+# started straight from this test process (hundreds of MiB after other tests in the same
+# pytest worker) reports at least that. A small Python starts it instead and writes the
+# command's own peak (wait4 on it) to the file named first.
+MEASURED = (
+    "import os, subprocess, sys\n"
+    "command = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(command.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def _cli(home: Path, *args: str, stdin: str = "") -> tuple[int, str, str, float, int]:
     """(exit code, stdout, stderr, seconds, the process's peak RSS in MiB) of a command."""
     env = {**os.environ, "DARKARCHIVE_HOME": str(home)}
     home.mkdir(exist_ok=True)
-    out_path, err_path = home / "out.txt", home / "err.txt"
+    out_path, err_path, rss_path = home / "out.txt", home / "err.txt", home / "maxrss.txt"
     started = time.monotonic()
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
+            [sys.executable, "-c", MEASURED, str(rss_path),
+             sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
             stdin=subprocess.PIPE, stdout=out, stderr=err, text=True, env=env,
         )  # fmt: skip
         assert process.stdin is not None
         process.stdin.write(stdin)
         process.stdin.close()
-        _, status, usage = os.wait4(process.pid, 0)  # its own rusage, not all children's
+        code = process.wait()
     seconds = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
-    rss = int(usage.ru_maxrss) // 1024  # KiB on Linux
+    rss = int(rss_path.read_text()) // 1024  # KiB on Linux
     return code, out_path.read_text(), err_path.read_text(), seconds, rss
 
 
