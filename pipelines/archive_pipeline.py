@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 from pymongo.errors import PyMongoError
 from scrapy import signals
-from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 
 from crawler.signals import run_event
 from crawler.urls import page_identity
@@ -270,7 +270,7 @@ class ArchivePipeline:
         self._disconnect = lambda: None
 
     # -- items (reactor thread) ----------------------------------------------------------
-    def process_item(self, item: PageItem) -> PageItem | Deferred[PageItem]:
+    async def process_item(self, item: PageItem) -> PageItem:
         """Hand the page to the writer thread; the crawl goes on at once.
 
         Up to `ARCHIVE_WRITER_QUEUE` writes may wait; past that the item is answered only
@@ -285,7 +285,7 @@ class ArchivePipeline:
         written = self._submit(self._store, item, page, what=item.url)
         assert self.writer is not None
         if self.writer.pending > self.writer_queue:
-            return written.addCallback(lambda _: item)
+            await maybe_deferred_to_future(written)
         return item
 
     def _record_event(
@@ -483,11 +483,12 @@ class ArchivePipeline:
             self._archive_failed(exc, str(record.get("url") or "(a run event)"))
 
     # -- closing ------------------------------------------------------------------------
-    def close_spider(self) -> Deferred[Any] | None:
+    async def close_spider(self) -> None:
         """The last batch is written after every page handed over (the writer's order)."""
-        if self.writer is None:
-            return None
-        return self._submit(self._write_last_batch, what="(final batch)")
+        if self.writer is not None:
+            await maybe_deferred_to_future(
+                self._submit(self._write_last_batch, what="(final batch)")
+            )
 
     def _write_last_batch(self) -> None:
         if self.stopped is not None:
@@ -510,19 +511,17 @@ class ArchivePipeline:
             else:
                 self._archive_failed(exc, "(final batch)")
 
-    def _spider_closed(self, spider: Spider, reason: str) -> Deferred[Any] | None:
+    async def _spider_closed(self, spider: Spider, reason: str) -> None:
         """The verdict needs the close reason, which Scrapy gives only after pipelines close."""
         if self.writer is None:  # the run never opened (refused); nothing to close
             self._let_go()
-            return None
+            return
         refusals = list(getattr(spider, "refusals", []))
-        closed = self._submit(self._finish_run, refusals, reason, what="(closing the run)")
-
-        def stop_writer(_: Any) -> None:
-            assert self.writer is not None
+        try:
+            closed = self._submit(self._finish_run, refusals, reason, what="(closing the run)")
+            await maybe_deferred_to_future(closed)
+        finally:
             self.writer.stop(timeout=10.0)  # what was queued after the close, if anything
-
-        return closed.addBoth(stop_writer)
 
     def _finish_run(self, refusals: list[str], reason: str) -> None:
         try:
