@@ -23,7 +23,7 @@ from crawler.pages import read_page
 from crawler.replay import rebuild_response
 from pipelines.normalise_pipeline import normalise_page
 from pipelines.parser_version import parser_version
-from pipelines.store.codec import SCALARS, canonical_json, utc_ms
+from pipelines.store.codec import SCALARS, canonical_json, stored_decimal_text, utc_ms
 from pipelines.store.pages import load_bodies
 from pipelines.store.queries import get_run, observed
 from pipelines.store.rereads import CRAWL, Reread, RunReading, write_reading
@@ -56,32 +56,13 @@ class ReparseReport:
     written: dict[str, int] | None = None
 
 
-#: str(Decimal) -> the text canonical_json gives it once stored (through Decimal128)
-_DECIMAL_TEXT: dict[str, str] = {}
-_DECIMAL_TEXT_MAX = 100_000
-
-
-def _decimal_text(value: Decimal) -> str:
-    """`str(Decimal128(value).to_decimal())`, memoised: a run's prices repeat, and the two
-    conversions were a tenth of a reparse. `str(value)` keeps sign, digits and exponent,
-    so equal keys mean the same Decimal."""
-    key = str(value)
-    text = _DECIMAL_TEXT.get(key)
-    if text is None:
-        text = str(Decimal128(value).to_decimal())
-        if len(_DECIMAL_TEXT) >= _DECIMAL_TEXT_MAX:
-            _DECIMAL_TEXT.clear()
-        _DECIMAL_TEXT[key] = text
-    return text
-
-
 def _plain(value: Any) -> Any:
     """What `canonical_json(to_bson(value))` serialises, built in one pass: Decimals as the
     text they have once stored, datetimes as UTC milliseconds in ISO form."""
     if type(value) in SCALARS:  # most values; subclasses take the long way below
         return value
     if isinstance(value, Decimal):
-        return _decimal_text(value)
+        return stored_decimal_text(value)
     if isinstance(value, Decimal128):
         return str(value.to_decimal())
     if isinstance(value, datetime):

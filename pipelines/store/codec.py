@@ -29,20 +29,27 @@ def utc_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
-#: str(Decimal) -> its Decimal128: a run's prices and rates repeat, and the conversion is
-#: pure Python (~30 µs); str() keeps sign, digits and exponent, so equal keys are equal values
-_DECIMAL128: dict[str, Decimal128] = {}
+#: str(Decimal) -> (its Decimal128, the text it reads back as): a run's prices and rates
+#: repeat, and both conversions are pure Python (~30 µs); str() keeps sign, digits and
+#: exponent, so equal keys are equal values
+_STORED_DECIMALS: dict[str, tuple[Decimal128, str]] = {}
 
 
-def _decimal128(value: Decimal) -> Decimal128:
+def _stored(value: Decimal) -> tuple[Decimal128, str]:
     key = str(value)
-    found = _DECIMAL128.get(key)
+    found = _STORED_DECIMALS.get(key)
     if found is None:
-        found = Decimal128(value)  # raises for what BSON cannot hold: never cached
-        if len(_DECIMAL128) >= 100_000:
-            _DECIMAL128.clear()
-        _DECIMAL128[key] = found
+        stored = Decimal128(value)  # raises for what BSON cannot hold: never cached
+        found = (stored, str(stored.to_decimal()))
+        if len(_STORED_DECIMALS) >= 100_000:
+            _STORED_DECIMALS.clear()
+        _STORED_DECIMALS[key] = found
     return found
+
+
+def stored_decimal_text(value: Decimal) -> str:
+    """`str(Decimal128(value).to_decimal())`: how a Decimal reads once stored (memoised)."""
+    return _stored(value)[1]
 
 
 #: Types every converter here (and jsontext's, reparse's) passes on as they are; checked by
@@ -55,7 +62,7 @@ def to_bson(value: Any) -> Any:
     if type(value) in SCALARS:  # most values; subclasses take the long way below
         return value
     if isinstance(value, Decimal):
-        return _decimal128(value)
+        return _stored(value)[0]
     if isinstance(value, datetime):
         return utc_ms(value)
     if isinstance(value, dict):
