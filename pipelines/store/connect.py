@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,14 @@ def _without_secrets(text: str, uri: str) -> str:
     return text.replace(password, "***") if password else text
 
 
+def close_client(client: pymongo.MongoClient) -> None:
+    """Close without waiting on a dead server: closing ends the client's sessions there,
+    and with the server gone (killed, or its supervisor was) that waited out server
+    selection, 30 s, on every command's exit."""
+    with pymongo.timeout(3.0):
+        client.close()
+
+
 class ArchiveUnavailableError(RuntimeError):
     """The configured database does not answer; nothing was read or written."""
 
@@ -94,7 +103,7 @@ class ArchiveConnection:
         self._registration = registration
 
     def close(self) -> None:
-        self.client.close()
+        close_client(self.client)
         if self._registration is not None:
             self._registration.release()
 
@@ -129,14 +138,14 @@ def open_database(*, data_dir: Path, db_name: str = "darkarchive") -> ArchiveCon
     try:
         client.admin.command("ping")
     except PyMongoError as exc:
-        client.close()
+        close_client(client)
         if registration is not None:
             registration.release()
         raise ArchiveUnavailableError(
             f"cannot reach the archive database at {redact_uri(uri)}: {type(exc).__name__}"
         ) from exc
     except BaseException:
-        client.close()
+        close_client(client)
         if registration is not None:
             registration.release()
         raise
@@ -155,7 +164,7 @@ def settings_database(settings: BaseSettings) -> tuple[Database, Callable[[], No
     uri = settings.get("ARCHIVE_MONGO_URI") or ""
     if uri:
         client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
-        return client[name], client.close
+        return client[name], partial(close_client, client)
     data_dir = Path(settings.get("ARCHIVE_DATA_DIR") or darkarchive_home() / "mongo")
     connection = open_database(data_dir=data_dir, db_name=name)
     return connection.db, connection.close
