@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.exports.schema import FREE_TEXT, HANDLES, TABLES
 from pipelines.store.codec import from_bson
-from pipelines.store.displayed import displayed_prices
 from pipelines.store.export import RunRates, jsonable, run_content
-from pipelines.store.queries import feedback, observed
+from pipelines.store.queries import feedback
+from pipelines.store.rereads import reading_parser
+from pipelines.store.run_entities import entities_in_run
 from pipelines.store.schema import PAGES, versions_collection
 
 if TYPE_CHECKING:
@@ -131,9 +132,9 @@ def run_row(run: Mapping[str, Any]) -> Row:
 
 def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
     rates = RunRates(run.get("rates") or {}, run["_id"])  # each currency's way to USD, once
-    shown = displayed_prices(db, run["_id"])
-    for entity in observed(db, run["_id"], "listing", parser=parser):
-        displayed = shown.get(entity["key"]) or {}
+    reader = reading_parser(db, run["_id"], parser)
+    for entity, shown in entities_in_run(db, run, "listing", reader=reader, shown=True):
+        displayed = shown or {}
         content = run_content(entity["content"], displayed, "listing", rates, run["_id"])
         price, usd = content.get("price") or {}, content.get("usd") or {}
         hint = displayed.get("price_hint") or {}
@@ -183,9 +184,9 @@ def listing_rows(db: Database, run: Mapping[str, Any], parser: str | None = None
 
 
 def vendor_rows(db: Database, run: Mapping[str, Any], parser: str | None = None) -> Iterator[Row]:
-    shown = displayed_prices(db, run["_id"], "vendor")
-    for entity in observed(db, run["_id"], "vendor", parser=parser):
-        content = run_content(entity["content"], shown.get(entity["key"]), "vendor", {}, run["_id"])
+    reader = reading_parser(db, run["_id"], parser)
+    for entity, shown in entities_in_run(db, run, "vendor", reader=reader, shown=True):
+        content = run_content(entity["content"], shown, "vendor", {}, run["_id"])
         rating, joined = content.get("rating") or {}, content.get("joined") or {}
         yield {
             **_entity(run, entity),

@@ -16,7 +16,7 @@ from pipelines.store.codec import from_bson
 from pipelines.store.schema import PAGES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from pymongo.database import Database
 
@@ -24,27 +24,46 @@ logger = logging.getLogger(__name__)
 
 # Entries of `displayed_prices` that are not content fields: the page, the second price.
 NOT_CONTENT = frozenset({"url", "price_hint"})
+PAGES_BATCH = 100  # pages per reply: a few hundred entries each at most
 
 
 def displayed_prices(db: Database, run_id: str, kind: str = "listing") -> dict[str, dict[str, Any]]:
     """Per entity key, what the run's pages displayed beside its price, with the page URL.
 
-    One indexed scan of the run's pages that hold any (`run` is the index's equality key).
+    Holds the whole run: a reader of every entity in key order joins `displayed_entries`
+    by key instead (pipelines/store/run_entities.py).
     """
     found: dict[str, dict[str, Any]] = {}
-    query = {"run": run_id, "displayed": {"$exists": True}}
-    for page in db[PAGES].find(query, {"url": 1, "displayed": 1}).sort("url", 1):
-        for entry in from_bson(page.get("displayed") or []):
-            if entry.get("kind") != kind or not entry.get("key"):
-                continue
-            shown = found.setdefault(str(entry["key"]), {"url": page["url"]})
-            if "value" in entry:  # a per-run value (pipelines/normalise_pipeline.py PER_RUN)
-                shown[str(entry["field"])] = entry["value"]
-                continue
-            shown[str(entry.get("field") or "price_hint")] = {
-                name: entry.get(name) for name in ("amount", "currency", "text", "error", "of")
-            }
+    for key, url, entry in displayed_entries(db, run_id, kind):
+        add_shown(found.setdefault(key, {"url": url}), entry)
     return found
+
+
+def displayed_entries(
+    db: Database, run_id: str, kind: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """`(key, page url, entry)` of each `kind` entry the run's pages displayed, pages by URL.
+
+    One indexed scan of the run's pages that hold any (`run` is the index's equality key).
+    An entity shown on several pages has its first page's URL; a later entry for the same
+    field replaces an earlier one (`add_shown` in this order).
+    """
+    query = {"run": run_id, "displayed": {"$exists": True}}
+    pages = db[PAGES].find(query, {"url": 1, "displayed": 1}, batch_size=PAGES_BATCH)
+    for page in pages.sort("url", 1):
+        for entry in from_bson(page.get("displayed") or []):
+            if entry.get("kind") == kind and entry.get("key"):
+                yield str(entry["key"]), page["url"], entry
+
+
+def add_shown(shown: dict[str, Any], entry: Mapping[str, Any]) -> None:
+    """Fold one displayed entry into what is shown beside its entity (`displayed_prices`)."""
+    if "value" in entry:  # a per-run value (pipelines/normalise_pipeline.py PER_RUN)
+        shown[str(entry["field"])] = entry["value"]
+        return
+    shown[str(entry.get("field") or "price_hint")] = {
+        name: entry.get(name) for name in ("amount", "currency", "text", "error", "of")
+    }
 
 
 def per_run_values(displayed: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.normalise import Price, PriceError, Rate, to_usd
 from pipelines.normalise.rates import KnownRate, UsdRate, hint_rate, known_rates, usd_rate
-from pipelines.store.displayed import displayed_prices, per_run_values
+from pipelines.store.displayed import per_run_values
 from pipelines.store.jsontext import jsonable, write_jsonl
-from pipelines.store.queries import feedback, get_run, latest_run, observed
+from pipelines.store.keyed_merge import CHUNK_BYTES
+from pipelines.store.queries import feedback, get_run, latest_run
 from pipelines.store.rereads import reading_parser
+from pipelines.store.run_entities import entities_in_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -26,13 +28,20 @@ RESERVED = ("kind", "key", "version", "provenance", "first_seen_run")
 
 
 def export_run(
-    db: Database, source: str, run_id: str | None = None, *, parser: str | None = None
+    db: Database,
+    source: str,
+    run_id: str | None = None,
+    *,
+    parser: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[dict[str, Any]]:
     """Yield the run header, then its listings, vendors and feedback, JSON-ready.
 
     Default run: the latest complete or partial run. USD values come from the rates the
     run recorded at fetch time, so they are what the market showed that day. A reparsed
     run is read by its newest parser unless `parser` names one (see `observed`).
+    Memory stays flat whatever the run's size: entities are sorted by key in chunks of
+    `chunk_bytes`, spilled to temporary files (run_entities.py).
     """
     run = get_run(db, run_id) if run_id is not None else latest_run(db, source)
     if run is None or run["source"] != source:
@@ -57,9 +66,8 @@ def export_run(
     )
     converter = RunRates(rates, run["_id"])  # each currency's way to USD, found once
     for kind in ("listing", "vendor"):
-        shown = displayed_prices(db, run["_id"], kind)
-        for entity in observed(db, run["_id"], kind, parser=parser):
-            displayed = shown.get(entity["key"])
+        joined = entities_in_run(db, run, kind, reader=reader, shown=True, chunk_bytes=chunk_bytes)
+        for entity, displayed in joined:
             content = run_content(entity["content"], displayed, kind, converter, run["_id"])
             if displayed and "price_hint" in displayed:  # what this run displayed beside it
                 content["price_hint"] = {

@@ -11,7 +11,7 @@ from pipelines.store.codec import sha256_text
 from pipelines.store.schema import OBSERVATIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from pymongo.database import Database
 
@@ -53,7 +53,14 @@ def _insert_chunk(db: Database, run: RunRef, kind: str, keys: list[str]) -> None
 
 def observed_keys(db: Database, run_id: str, kind: str) -> set[str]:
     """Union of the keys a run observed for `kind`."""
-    keys: set[str] = set()
-    for doc in db[OBSERVATIONS].find({"run": run_id, "kind": kind}, {"keys": 1}):
-        keys.update(doc["keys"])
-    return keys
+    return set(observed_key_stream(db, run_id, kind))
+
+
+def observed_key_stream(
+    db: Database, run_id: str, kind: str, *, batch_size: int = 0
+) -> Iterator[str]:
+    """The keys of the run's observation lists as read (repeats possible): a reader in
+    bounded memory asks for a few lists (up to 20,000 keys each) per reply."""
+    query = {"run": run_id, "kind": kind}
+    for doc in db[OBSERVATIONS].find(query, {"keys": 1}, batch_size=batch_size):
+        yield from doc["keys"]

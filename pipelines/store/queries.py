@@ -9,11 +9,10 @@ from pymongo import ASCENDING, DESCENDING
 
 from pipelines.store.codec import from_bson
 from pipelines.store.feedback import as_of
-from pipelines.store.observations import observed_keys
 from pipelines.store.pages import load_body
-from pipelines.store.rereads import apply_overlay, overlay, reading_parser
+from pipelines.store.rereads import reading_parser
+from pipelines.store.run_entities import entities_in_run
 from pipelines.store.schema import FEEDBACK, RUNS, versions_collection
-from pipelines.store.valid_in_run import versions_in_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -77,36 +76,12 @@ def observed(
     found by equality lookups (valid_in_run.py), filtered by the run's observations.
     Where the run was reparsed, the newest parser's rereads replace what they changed
     (`parser` names another reading, `"crawl"` the crawl's own); each entity says which
-    parser read it.
+    parser read it. Streamed in bounded memory, however large the run (run_entities.py).
     """
     run = _require_run(db, run_id)
     reader = reading_parser(db, run_id, parser)
-    keys = observed_keys(db, run_id, kind)
-    seq = run["seq"]
-    found: dict[str, dict[str, Any]] = {}
-    if keys:  # whole versions, Decimals decoded as read (valid_in_run.py says why)
-        for doc in versions_in_run(db, run["source"], kind, seq, decimals=True):
-            if doc["key"] in keys:
-                found[doc["key"]] = {
-                    "key": doc["key"],
-                    "v": doc["v"],
-                    "content": doc["content"],
-                    "provenance": doc["provenance"],
-                    "first_seen_run": doc["first_seen_run"],
-                }
-        missing = keys.difference(found)
-        if missing:
-            logger.warning(
-                "run %s: %d observed %ss have no version (e.g. %s)",
-                run_id,
-                len(missing),
-                kind,
-                sorted(missing)[:3],
-            )
-    if reader is not None:
-        apply_overlay(found, overlay(db, run["source"], kind, seq, reader))
-    for key in sorted(found):
-        yield found[key]
+    for entity, _ in entities_in_run(db, run, kind, reader=reader):
+        yield entity
 
 
 def versions(db: Database, source: str, kind: str, key: str) -> list[dict[str, Any]]:

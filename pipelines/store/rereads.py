@@ -22,7 +22,7 @@ from pipelines.store.codec import content_hash, from_bson, to_bson
 from pipelines.store.schema import KINDS, RUNS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from pymongo.database import Database
 
@@ -222,19 +222,29 @@ def overlay(
     db: Database, source: str, kind: str, seq: int, parser: str, keys: Iterable[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Rereads by `parser` valid in run `seq`, by key (content None: not read by it)."""
-    query: dict[str, Any] = {"source": source, "parser": parser, "valid_to_seq": {"$gt": seq}}
     wanted = set(keys) if keys is not None else None
-    found = {}
+    return {
+        key: reread
+        for key, reread in rereads_in_run(db, source, kind, seq, parser)
+        if wanted is None or key in wanted
+    }
+
+
+def rereads_in_run(
+    db: Database, source: str, kind: str, seq: int, parser: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`(key, reread)` of each reread by `parser` valid in run `seq`, streamed (`overlay`)."""
+    query: dict[str, Any] = {"source": source, "parser": parser, "valid_to_seq": {"$gt": seq}}
     for doc in db[rereads_collection(kind)].find(query):
-        if doc["valid_from_seq"] > seq or (wanted is not None and doc["key"] not in wanted):
+        if doc["valid_from_seq"] > seq:
             continue
-        found[doc["key"]] = {
+        reread = {
             "key": doc["key"],
             "content": from_bson(doc["content"]) if doc["content"] is not None else None,
             "fields": doc["fields"],
             "provenance": from_bson(doc["provenance"]),
         }
-    return found
+        yield doc["key"], reread
 
 
 def apply_overlay(entities: dict[str, dict[str, Any]], rereads: dict[str, dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
 from bson.decimal128 import Decimal128
+from bson.raw_bson import RawBSONDocument
 
 from pipelines.store.prefetch import prefetched
 from pipelines.store.schema import KINDS, OPEN_SEQ, RUNS, SOURCES, versions_collection
@@ -107,7 +108,8 @@ def versions_in_run(
     *,
     batch_size: int = BATCH,
     decimals: bool = False,
-) -> Iterator[dict[str, Any]]:
+    raw: bool = False,
+) -> Iterator[Any]:
     """Every version of `kind` valid in run `seq` of `source` (raw BSON), streamed.
 
     Each carries `projection` plus its bounds; None (the default) reads whole versions,
@@ -116,12 +118,17 @@ def versions_in_run(
     projected, 92-99 µs for the whole document). Order: open versions, then closed
     ones. The next batch is read while the caller works on this one (prefetch.py).
     With `decimals`, Decimal128 values arrive as Decimals, converted by the BSON decoder
-    as it reads them rather than by a walk over every document afterwards.
+    as it reads them rather than by a walk over every document afterwards. With `raw`,
+    versions arrive as `RawBSONDocument`s, their fields decoded only when asked for: for a
+    reader that keeps a version's bytes (run_entities.py) and decodes it later, once.
     """
     fields = None if projection is None else {**projection, **BOUNDS}
     coll = db[versions_collection(kind)]
     if decimals:
         coll = coll.with_options(codec_options=with_decimals(coll.codec_options))
+    if raw:
+        options = coll.codec_options.with_options(document_class=RawBSONDocument)
+        coll = coll.with_options(codec_options=options)
     if spans_complete(db, source):
         # `$lt: seq + 1`, not `$lte`: SecantusDB reads `$lte` on a later key as `$lt`.
         queries = [
