@@ -375,30 +375,36 @@ def server_cpu(pid: int | None) -> float:
 
 
 def timed(
-    label: str, repeat: int, call: Callable[[random.Random], Any], pid: int | None = None
+    label: str, repeat: int, call: Callable[[random.Random], int], pid: int | None = None
 ) -> dict[str, Any]:
+    """Median and p95 wall time of `call`, which returns the rows it answered: with the
+    rows, the server's CPU per row says whether a latency target is within reach at all."""
     rnd = random.Random(label)
-    times, client, server = [], [], []
+    times, client, server, rows = [], [], [], []
     for _ in range(repeat):
         started, cpu, served = time.perf_counter(), time.process_time(), server_cpu(pid)
-        call(rnd)
+        rows.append(call(rnd))
         times.append(time.perf_counter() - started)
         client.append(time.process_time() - cpu)
         server.append(server_cpu(pid) - served)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    answered, served_cpu = statistics.median(rows), statistics.median(server)
+    per_row = served_cpu / answered * 1e6 if answered else 0.0
     figure = {
         "query": label,
         "median_s": statistics.median(times),
         "p95_s": p95,
         "n": repeat,
         "client_cpu_s": statistics.median(client),
-        "server_cpu_s": statistics.median(server),
+        "server_cpu_s": served_cpu,
+        "rows": answered,
     }
     print(
         f"{label:<28} median {figure['median_s']:8.3f} s   p95 {p95:8.3f} s   (n={repeat})"
         f"   cpu median: client {figure['client_cpu_s']:.3f} s,"
-        f" server {figure['server_cpu_s']:.3f} s"
+        f" server {served_cpu:.3f} s; rows median {answered:,.0f}"
+        f" ({per_row:.0f} µs of server CPU per row)"
     )
     return figure
 
@@ -414,30 +420,33 @@ def bench(
         .limit(2000)
     ]
 
-    def asof(rnd: random.Random) -> None:
-        as_of(db, source, run=run_id(source, rnd.randint(1, runs)))
+    def asof(rnd: random.Random) -> int:
+        return len(as_of(db, source, run=run_id(source, rnd.randint(1, runs)))["entities"])
 
-    def history(rnd: random.Random) -> None:
-        price_series(db, source, rnd.choice(keys))
+    def history(rnd: random.Random) -> int:
+        return len(price_series(db, source, rnd.choice(keys))["series"])
 
-    def change_set(rnd: random.Random) -> None:
+    def change_set(rnd: random.Random) -> int:
         seq = rnd.randint(1, runs - 1)
-        changes(db, source, run_id(source, seq), run_id(source, seq + 1))
+        found = changes(db, source, run_id(source, seq), run_id(source, seq + 1))
+        return sum(len(found[part]) for part in ("new", "changed", "delisted", "relisted"))
 
-    def words(rnd: random.Random) -> None:
-        search(db, Search(text=f"{rnd.choice(NAMES)} {rnd.choice(PRODUCTS)}", source=source))
+    def words(rnd: random.Random) -> int:
+        query = Search(text=f"{rnd.choice(NAMES)} {rnd.choice(PRODUCTS)}", source=source)
+        return int(search(db, query)["count"])
 
-    def filtered(rnd: random.Random) -> None:
+    def filtered(rnd: random.Random) -> int:
         query = Search(
             text=rnd.choice(PRODUCTS),
             source=source,
             ships_to=rnd.choice(COUNTRIES),
             max_usd=Decimal(300),
         )
-        search(db, query)
+        return int(search(db, query)["count"])
 
-    def everywhere(rnd: random.Random) -> None:
-        search(db, Search(text=f"{rnd.choice(NAMES)} {rnd.choice(NAMES)} {rnd.choice(PRODUCTS)}"))
+    def everywhere(rnd: random.Random) -> int:
+        text = f"{rnd.choice(NAMES)} {rnd.choice(NAMES)} {rnd.choice(PRODUCTS)}"
+        return int(search(db, Search(text=text))["count"])
 
     if export_only:
         for seq in sorted({1, max(1, runs // 2), runs}):
