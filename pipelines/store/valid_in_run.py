@@ -9,6 +9,13 @@ the archive's age, so the lookup is two equalities instead:
 - closed versions by the run buckets they span: closing a version valid over runs
   3..70 stores `spans: [0, 1, …, 8]` (bucket = seq // SPAN), and the multikey index
   (source, spans, valid_to_seq) finds those of R's bucket still valid after R.
+  That also reads the versions of R's bucket that start after R: most of a bucket's for
+  R early in it where listings change often (3.8-4.3x the versions returned at 45 %
+  change per run, bench/README.md). Where the runs' counters say fewer versions started
+  in R's bucket up to R than after it, the closed versions are read as two exact sets
+  instead: those started before the bucket (they span the bucket before,
+  `spans == R // SPAN - 1`, and end after R) and those started in the bucket up to R
+  (the (source, valid_from_seq) index; its open ones come from the first lookup).
 
 The bounds are checked again here, so at most SPAN runs' worth of extra versions is read.
 A source whose closed versions may lack `spans` (written before them) has no `spans`
@@ -129,23 +136,50 @@ def versions_in_run(
     if raw:
         options = coll.codec_options.with_options(document_class=RawBSONDocument)
         coll = coll.with_options(codec_options=options)
-    if spans_complete(db, source):
-        # `$lt: seq + 1`, not `$lte`: SecantusDB reads `$lte` on a later key as `$lt`.
-        queries = [
-            {"source": source, "valid_to_seq": OPEN_SEQ, "valid_from_seq": {"$lt": seq + 1}},
-            {"source": source, "spans": seq // SPAN, "valid_to_seq": {"$gt": seq, "$lt": OPEN_SEQ}},
-        ]
-    else:
-        queries = [_one_bound(db, source, kind, seq)]
+    queries = _queries(db, source, kind, seq)
 
     def read() -> Iterator[dict[str, Any]]:
-        for query in queries:
+        for query, open_too in queries:
             with coll.find(query, fields, batch_size=batch_size) as cursor:
                 for doc in cursor:
-                    if doc["valid_from_seq"] <= seq < doc["valid_to_seq"]:
+                    if doc["valid_from_seq"] <= seq < doc["valid_to_seq"] and (
+                        open_too or doc["valid_to_seq"] != OPEN_SEQ
+                    ):
                         yield doc
 
     return prefetched(read, batch_size)
+
+
+def _queries(db: Database, source: str, kind: str, seq: int) -> list[tuple[dict[str, Any], bool]]:
+    """The finds whose answers, bounds checked, are the versions valid in run `seq`, each
+    with whether its open versions count (one find only may return them)."""
+    if not spans_complete(db, source):
+        return [(_one_bound(db, source, kind, seq), True)]
+    bucket = seq // SPAN
+    # `$lt: seq + 1`, not `$lte`: SecantusDB reads `$lte` on a later key as `$lt`.
+    found = [
+        ({"source": source, "valid_to_seq": OPEN_SEQ, "valid_from_seq": {"$lt": seq + 1}}, True)
+    ]
+    first = bucket * SPAN
+    upto = after = 0
+    bucket_runs = {"source": source, "seq": {"$gte": first, "$lt": first + SPAN}}
+    for run in db[RUNS].find(bucket_runs, {"seq": 1, "counts": 1}):
+        if int(run["seq"]) <= seq:
+            upto += _started(run, kind)
+        else:
+            after += _started(run, kind)
+    if upto >= after:
+        spanning = {
+            "source": source,
+            "spans": bucket,
+            "valid_to_seq": {"$gt": seq, "$lt": OPEN_SEQ},
+        }
+        return [*found, (spanning, True)]
+    started = {"source": source, "valid_from_seq": {"$gte": first, "$lt": seq + 1}}
+    if bucket == 0:  # nothing started before the first bucket
+        return [*found, (started, False)]
+    before = {"source": source, "spans": bucket - 1, "valid_to_seq": {"$gt": seq, "$lt": OPEN_SEQ}}
+    return [*found, (before, True), (started, False)]
 
 
 def _one_bound(db: Database, source: str, kind: str, seq: int) -> dict[str, Any]:
@@ -153,7 +187,7 @@ def _one_bound(db: Database, source: str, kind: str, seq: int) -> dict[str, Any]
     started_upto = ended_upto = total = 0
     for run in db[RUNS].find({"source": source}, {"seq": 1, "counts": 1}):
         counts = (run.get("counts") or {}).get(kind) or {}
-        started = sum(int(counts.get(k) or 0) for k in ("new", "changed", "reappeared"))
+        started = _started(run, kind)
         total += started
         if int(run["seq"]) <= seq:
             started_upto += started
@@ -161,6 +195,12 @@ def _one_bound(db: Database, source: str, kind: str, seq: int) -> dict[str, Any]
     if started_upto < total - ended_upto:
         return {"source": source, "valid_from_seq": {"$lt": seq + 1}}
     return {"source": source, "valid_to_seq": {"$gt": seq}}
+
+
+def _started(run: Mapping[str, Any], kind: str) -> int:
+    """How many versions of `kind` the run's counters say it started."""
+    counts = (run.get("counts") or {}).get(kind) or {}
+    return sum(int(counts.get(k) or 0) for k in ("new", "changed", "reappeared"))
 
 
 def backfill_spans(db: Database, source: str) -> dict[str, int]:
