@@ -87,7 +87,7 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 200)
+        self.batch_size = settings.getint("ARCHIVE_BATCH_SIZE", 50)
         self.page_max_age = settings.getfloat("ARCHIVE_PAGE_MAX_AGE", 0.1)
         self.page_batch = settings.getint("ARCHIVE_PAGE_BATCH", 10)
         self.resume = settings.get("ARCHIVE_RESUME_RUN") or None

@@ -95,7 +95,7 @@ class PageWrites:
         run: RunRef,
         *,
         parser_version: str,
-        batch_size: int = 200,
+        batch_size: int = 50,
         on_failure: Callable[[], None] = lambda: None,
         page_max_age: float | None = None,
         page_batch: int | None = None,
