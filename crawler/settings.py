@@ -83,8 +83,8 @@ ARCHIVE_MONGO_URI = ""
 ARCHIVE_DB_NAME = ""  # empty: DARKARCHIVE_DB, else "darkarchive"
 ARCHIVE_DATA_DIR = ""  # empty: $DARKARCHIVE_HOME/mongo, else ./var/mongo
 # Entities written together. A batch holds the writer thread while it writes; with 200 a
-# first crawl's batch held it ~0.4 s, the writer queue filled and fetching stopped (demo-large
-# day 1 44.9-45.7 s at 200, 38.1-40.0 s at 50, 37.6 s at 25: bench/README.md).
+# first crawl's batch held it ~0.4 s, the writer queue filled and fetching stopped (day 1 of
+# demo-large in alternated pairs: 45.0 and 46.6 s at 200, 41.6 and 40.7 s at 50; bench/README).
 ARCHIVE_BATCH_SIZE = 50
 # Fetched pages (records and bodies) are written in a bulk once the oldest has waited this
 # many seconds or this many wait (checked as pages come, and once the writer thread has
