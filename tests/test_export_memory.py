@@ -1,15 +1,18 @@
-"""A run export in flat memory: sorted chunks on disk, the same bytes as a whole-run sort.
+"""A run export and an as-of in flat memory: sorted chunks on disk, the same answer as a
+whole-run sort.
 
 A run of 20,000 listings is written through the archive (two runs, the second partial,
 reparsed by a later parser that changes, drops and adds listings; pages that display
 second prices and per-run values, some listings on two pages). Its export with a small
 chunk size must be byte for byte the export of the implementation it replaced (rebuilt
 here: every entity of the run in dicts, sorted at the end), go through several chunk
-files under TMPDIR, leave none behind, and hold far less than the whole run.
+files under TMPDIR, leave none behind, and hold far less than the whole run; so must the
+entities `as_of_stream` gives, unobserved ones included.
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import random
 import tempfile
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 import pytest
 
+from pipelines.query.asof import as_of_stream
 from pipelines.store.archive import Archive
 from pipelines.store.displayed import displayed_prices
 from pipelines.store.export import RESERVED, RunRates, export_run, run_content
@@ -213,6 +217,40 @@ def whole_run_export(db: Database, run_id: str, parser: str | None = None) -> st
     return out.getvalue()
 
 
+def whole_run_as_of(
+    db: Database, run_id: str, parser: str | None, include_unobserved: bool
+) -> list[dict[str, Any]]:
+    """`as_of`'s listings as it built them before streaming: the run's observed keys,
+    versions, rereads and displayed values in dicts of the whole run, sorted at the end."""
+    run = get_run(db, run_id)
+    assert run is not None
+    reader = reading_parser(db, run_id, parser)
+    seen = observed_keys(db, run_id, "listing")
+    found: dict[str, dict[str, Any]] = {}
+    for doc in versions_in_run(db, SOURCE, "listing", run["seq"], decimals=True):
+        if doc["key"] in seen or include_unobserved:
+            found[doc["key"]] = {
+                **{f: doc[f] for f in ("key", "v", "first_seen_run", "content", "provenance")},
+                "observed": doc["key"] in seen,
+            }
+    if reader is not None:
+        apply_overlay(found, overlay(db, SOURCE, "listing", run["seq"], reader))
+    shown = displayed_prices(db, run_id, "listing")
+    rates = RunRates(run.get("rates") or {}, run_id)
+    return [
+        {
+            "key": key,
+            "version": entity["v"],
+            "first_seen_run": entity["first_seen_run"],
+            "observed": entity.get("observed", True),
+            "content": run_content(entity["content"], shown.get(key), "listing", rates, run_id),
+            "provenance": entity["provenance"],
+            **({"reread_fields": entity["reread_fields"]} if "reread_fields" in entity else {}),
+        }
+        for key, entity in sorted(found.items())
+    ]
+
+
 @pytest.fixture
 def own_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """TMPDIR pointed at an empty folder of the test's (tempfile reads it again)."""
@@ -244,6 +282,33 @@ def test_chunked_export_is_the_whole_run_export(
     assert expected.count('{"kind":"listing"') == listings
 
 
+@pytest.mark.parametrize(
+    ("parser", "unobserved", "read_by"),
+    [(None, True, "p9"), ("crawl", True, "p1"), (None, False, "p9")],
+)
+def test_streamed_as_of_is_the_whole_run_as_of(
+    big: BigRun, own_tmpdir: Path, parser: str | None, unobserved: bool, read_by: str
+) -> None:
+    """The partial second run: 500 listings still listed but unseen, and its rereads."""
+    expected = whole_run_as_of(big.db, big.runs[1], parser, unobserved)
+    header, stream = as_of_stream(
+        big.db,
+        SOURCE,
+        run=big.runs[1],
+        parser=parser,
+        include_unobserved=unobserved,
+        chunk_bytes=SMALL,
+    )
+    assert header["run"] == big.runs[1] and header["parser"] == read_by
+    entities = [next(stream)]
+    assert len(_chunk_files(own_tmpdir)) > 1  # the chunked path, in TMPDIR
+    entities.extend(stream)
+    assert entities == expected
+    assert list(own_tmpdir.iterdir()) == []
+    unseen = {e["key"] for e in entities if not e["observed"]}
+    assert unseen == (set(big.keys[-500:]) if unobserved else set())
+
+
 def test_rereads_change_drop_and_add_listings(big: BigRun) -> None:
     read = {e["key"]: e for e in observed(big.db, big.runs[1], "listing")}
     crawl = {e["key"]: e for e in observed(big.db, big.runs[1], "listing", parser="crawl")}
@@ -272,6 +337,10 @@ def test_memory_stays_flat(big: BigRun, own_tmpdir: Path) -> None:
         lambda: write_jsonl(export_run(db, SOURCE, run_ids[0], chunk_bytes=SMALL), io.StringIO())
     )
     assert chunked < whole / 2, (chunked, whole)
+    whole = peak(lambda: whole_run_as_of(db, run_ids[1], None, True))
+    _, stream = as_of_stream(db, SOURCE, run=run_ids[1], include_unobserved=True, chunk_bytes=SMALL)
+    streamed = peak(lambda: collections.deque(stream, maxlen=0))  # read, none kept
+    assert streamed < whole / 2, (streamed, whole)
 
 
 def test_sorter_keeps_insertion_order_of_equal_keys_across_files(own_tmpdir: Path) -> None:

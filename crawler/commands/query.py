@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from crawler.commands.shared import archive_connection
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,11 @@ def parse_time(text: str) -> datetime:
 
 
 def cmd_asof(args: argparse.Namespace) -> int:
-    from pipelines.query import QueryError, as_of
+    from pipelines.query import QueryError, as_of_stream
 
     with archive_connection() as connection:
         try:
-            result = as_of(
+            run, entities = as_of_stream(
                 connection.db,
                 args.source,
                 kind=args.kind,
@@ -112,14 +113,13 @@ def cmd_asof(args: argparse.Namespace) -> int:
             )
         except QueryError as exc:
             return _refuse(exc)
-    columns = LISTING_COLUMNS if args.kind == "listing" else VENDOR_COLUMNS
-    run = result["run"]
-    count = len(result["entities"])
-    title = (
-        f"{args.source} {args.kind}s as of {run['run']} ({run['status']}, read by "
-        f"{run['parser']}): {count}"
-    )
-    emit(args.format, result, result["entities"], columns, title)
+        columns = LISTING_COLUMNS if args.kind == "listing" else VENDOR_COLUMNS
+        title = (
+            f"{args.source} {args.kind}s as of {run['run']} ({run['status']}, read by "
+            f"{run['parser']})"
+        )
+        result = {"source": args.source, "kind": args.kind, "run": run}
+        emit_streamed(args.format, result, "entities", entities, columns, title)
     return 0
 
 
@@ -314,6 +314,49 @@ def emit(
         writer.writerows(cells)
         return
     print_table(title, [name for name, _ in columns], cells)
+
+
+def emit_streamed(
+    fmt: str,
+    document: Mapping[str, Any],
+    field: str,
+    rows: Iterator[Mapping[str, Any]],
+    columns: Sequence[Column],
+    title: str,
+) -> None:
+    """`emit` for a result too large to hold (a market as of a run): its JSON and CSV are
+    written row by row as `rows` yields them; a table, which needs every width, holds them
+    (its title gets their count). The JSON is `document` with the rows last, as `field`."""
+    from pipelines.store.export import jsonable
+
+    if fmt == "table":
+        held = list(rows)
+        emit(fmt, {**document, field: held}, held, columns, f"{title}: {len(held)}")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([name for name, _ in columns])
+        writer.writerows([_cell(get(row)) for _, get in columns] for row in rows)
+    else:
+        encoded = (jsonable(row) for row in rows)
+        first = next(encoded, None)
+        lazy = [] if first is None else _Streamed(itertools.chain([first], encoded))
+        json.dump({**jsonable(document), field: lazy}, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+
+
+class _Streamed(list):  # type: ignore[type-arg]
+    """Rows for `json.dump`, which takes any list and walks it once: each is encoded as it
+    comes, none held. Never empty (an empty result is a plain `[]`)."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _cell(value: Any) -> str:

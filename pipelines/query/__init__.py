@@ -6,7 +6,8 @@ notes/mongodb-store.md), so it behaves the same on the embedded server and real 
 Results are plain dicts of Decimals, datetimes and strings; `jsonable` (from the export)
 turns them into JSON the way the export does.
 
-- `as_of(db, source, run=… | at=…)`: listings or vendors as one run saw them, with USD.
+- `as_of(db, source, run=… | at=…)`: listings or vendors as one run saw them, with USD;
+  `as_of_stream` gives them one at a time, in bounded memory.
 - `price_series(db, source, key)`: a listing's versions and its USD price per run.
 - `changes(db, source, run_a, run_b)`: new, changed (with fields), delisted, relisted.
 - `search(db, Search(text=…, source=…, …))`: words, category, vendor, shipping, USD.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from pipelines.query.asof import as_of, valid_versions
+from pipelines.query.asof import as_of, as_of_stream, valid_versions
 from pipelines.query.changes import changes
 from pipelines.query.reindex import reindex
 from pipelines.query.runs import QueryError, Run, resolve_run, source_runs
@@ -38,6 +39,7 @@ __all__ = [
     "Run",
     "Search",
     "as_of",
+    "as_of_stream",
     "changes",
     "fold",
     "listing_tokens",

@@ -6,15 +6,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pipelines.query.runs import READABLE, QueryError, resolve_run
-from pipelines.store.displayed import displayed_prices
 from pipelines.store.export import RunRates, run_content
-from pipelines.store.observations import observed_keys
-from pipelines.store.rereads import (
-    UnknownReadingError,
-    apply_overlay,
-    overlay,
-    reading_parser,
-)
+from pipelines.store.keyed_merge import CHUNK_BYTES
+from pipelines.store.rereads import UnknownReadingError, reading_parser
+from pipelines.store.run_entities import entities_in_run
 from pipelines.store.valid_in_run import versions_in_run
 
 if TYPE_CHECKING:
@@ -22,6 +17,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from pymongo.database import Database
+
+    from pipelines.query.runs import Run
 
 logger = logging.getLogger(__name__)
 
@@ -57,46 +54,63 @@ def as_of(
     run observed (what `export --run` gives); `include_unobserved` adds entities still
     listed but not seen by a partial run, marked `observed: false`. Where the run was
     reparsed, the newest parser's reading answers unless `parser` names another (or
-    `"crawl"`); the run header says which.
+    `"crawl"`); the run header says which. `as_of_stream` gives the same entities one
+    at a time, in bounded memory.
     """
+    header, entities = as_of_stream(
+        db, source, kind=kind, run=run, at=at, include_unobserved=include_unobserved, parser=parser
+    )
+    return {"source": source, "kind": kind, "run": header, "entities": list(entities)}
+
+
+def as_of_stream(
+    db: Database,
+    source: str,
+    *,
+    kind: str = "listing",
+    run: str | None = None,
+    at: datetime | None = None,
+    include_unobserved: bool = False,
+    parser: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """`as_of`'s run header, and its entities by key as they are read: the run's versions,
+    observations, rereads and displayed values are joined by key over chunks sorted on
+    disk (run_entities.py), at most `chunk_bytes` of them in memory, so a market of a
+    million listings is never held whole. The run is resolved (or refused, QueryError)
+    before this returns."""
     target = resolve_run(db, source, run=run, at=at)
     if target.status not in READABLE:
         logger.warning("run %s is %s: its content may still change", target.run_id, target.status)
     reader = _reader(db, target.run_id, parser)
-    seen = observed_keys(db, target.run_id, kind)
-    found: dict[str, dict[str, Any]] = {}
-    for doc in versions_in_run(db, source, kind, target.seq, decimals=True):
-        observed = doc["key"] in seen
-        if observed or include_unobserved:
-            found[doc["key"]] = {
-                "key": doc["key"],
-                "v": doc["v"],
-                "first_seen_run": doc["first_seen_run"],
-                "observed": observed,
-                "content": doc["content"],
-                "provenance": doc["provenance"],
-            }
-    if reader is not None:
-        apply_overlay(found, overlay(db, source, kind, target.seq, reader))
-    shown = displayed_prices(db, target.run_id, kind)  # per-run values and second prices
-    entities = []
-    rates = RunRates(target.rates, target.run_id)  # each currency's way to USD, found once
-    for key in sorted(found):
-        entity = found[key]
-        content = run_content(entity["content"], shown.get(key), kind, rates, target.run_id)
-        entities.append(
-            {
-                "key": key,
-                "version": entity["v"],
-                "first_seen_run": entity["first_seen_run"],
-                "observed": entity.get("observed", True),
-                "content": content,
-                "provenance": entity["provenance"],
-                **({"reread_fields": entity["reread_fields"]} if "reread_fields" in entity else {}),
-            }
-        )
     header = {**target.header(), "parser": reader or target.parser_version}
-    return {"source": source, "kind": kind, "run": header, "entities": entities}
+    run_doc = {"_id": target.run_id, "source": target.source, "seq": target.seq}
+    joined = entities_in_run(
+        db,
+        run_doc,
+        kind,
+        reader=reader,
+        shown=True,
+        unobserved=include_unobserved,
+        chunk_bytes=chunk_bytes,
+    )
+    return header, _entities(joined, target, kind)
+
+
+def _entities(
+    joined: Iterator[tuple[dict[str, Any], dict[str, Any] | None]], target: Run, kind: str
+) -> Iterator[dict[str, Any]]:
+    rates = RunRates(target.rates, target.run_id)  # each currency's way to USD, found once
+    for entity, displayed in joined:
+        yield {
+            "key": entity["key"],
+            "version": entity["v"],
+            "first_seen_run": entity["first_seen_run"],
+            "observed": entity.get("observed", True),
+            "content": run_content(entity["content"], displayed, kind, rates, target.run_id),
+            "provenance": entity["provenance"],
+            **({"reread_fields": entity["reread_fields"]} if "reread_fields" in entity else {}),
+        }
 
 
 def _reader(db: Database, run_id: str, parser: str | None) -> str | None:

@@ -39,9 +39,12 @@ def entities_in_run(
     *,
     reader: str | None = None,
     shown: bool = False,
+    unobserved: bool = False,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """`(entity, displayed)` for each entity of `kind` run `run` observed, ordered by key.
+    """`(entity, displayed)` for each entity of `kind` run `run` observed, ordered by key;
+    with `unobserved`, also each entity valid in the run that it did not see (a partial
+    run's), every entity then saying whether it was `observed`.
 
     The entity is the version valid in the run (`queries.observed` says which), replaced,
     added or dropped by `reader`'s rereads (`rereads.apply_overlay`); `displayed` is what
@@ -54,7 +57,7 @@ def entities_in_run(
     with KeySorter(chunk_bytes) as sorter:
         for key in observed_key_stream(db, run_id, kind, batch_size=OBSERVATIONS_BATCH):
             sorter.add(key, (SEEN, None))
-        if sorter.added:  # a run that observed none has no version to read
+        if sorter.added or unobserved:  # a run that observed none has no version to read
             # Kept as BSON bytes (cheap to pickle), decoded once when its key comes up.
             for doc in versions_in_run(db, source, kind, seq, raw=True):
                 sorter.add(doc["key"], (VERSION, bytes(doc.raw)))  # not a view of the batch
@@ -71,8 +74,13 @@ def entities_in_run(
                 missing += 1
                 if len(examples) < 3:
                     examples.append(key)
-            # Only what the run observed has its version, as `observed` always had it.
-            found = {key: _entity(decode(version, options))} if seen and version else {}
+            # What the run observed has its version, as `observed` always had it (and with
+            # `unobserved`, what was valid in it unseen).
+            found: dict[str, dict[str, Any]] = {}
+            if version is not None and (seen or unobserved):
+                found[key] = _entity(decode(version, options))
+                if unobserved:
+                    found[key]["observed"] = seen
             if reread is not None:
                 apply_overlay(found, {key: reread})
             if key in found:
