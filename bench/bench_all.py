@@ -3,9 +3,10 @@
 - crawl: the full crawl against a fetch-only Scrapy crawl of the same market
   (bench/fetch_only.py) and against `scrapy bench`, alternated trial by trial so machine
   noise hits all three alike; min/median/max of each ratio; peak RSS of each crawl; CPU
-  milliseconds per page of the crawl process and of the database server. With
-  `--reactor-writes` each trial also crawls with `ARCHIVE_WRITER_THREAD=False` (every write
-  on the reactor thread, as before issue 12), side by side.
+  milliseconds per page of the crawl process and of the database server. With `--compare
+  SETTING=VALUE …` each trial also crawls with those Scrapy settings, side by side, in
+  alternating order (`--reactor-writes` is `--compare ARCHIVE_WRITER_THREAD=False`: every
+  write on the reactor thread, as before issue 12).
 - reparse: pages per CPU-second of `darkarchive reparse` over the first crawl's pages
   (min/median/max of `--trials` reparses of one crawl).
 - archive: bytes after crawl 1 and after each further crawl, for ten unchanged re-crawls
@@ -15,7 +16,7 @@
 
     .venv/bin/python bench/bench_all.py [--market demo|demo-large] [--trials 3] [--days 10]
         [--query-listings 1000 --query-runs 20] [--only crawl reparse archive queries]
-        [--reactor-writes]
+        [--compare SETTING=VALUE ... | --reactor-writes]
         [--json var/bench/bench.json]
 
 Every crawl is its own `darkarchive crawl` process (start-up included) against the fixture
@@ -141,15 +142,14 @@ class Bench:
         return {**figures, "pages": pages, "pages_per_s": pages / seconds}
 
 
-def crawl_section(bench: Bench, trials: int, reactor_writes: bool = False) -> dict[str, Any]:
+def crawl_section(bench: Bench, trials: int, compare: list[str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
-    crawls = ["crawl", "crawl_reactor_writes"] if reactor_writes else ["crawl"]
+    crawls: dict[str, list[str]] = {"crawl": [], **({"compare": compare} if compare else {})}
     for trial in range(trials):
         bench.fixture.set_day(1)
         row = {"scrapy_bench": bench.scrapy_bench(), "fetch_only": bench.fetch_only()}
-        for name in crawls[:: 1 if trial % 2 == 0 else -1]:  # alternate which goes first
-            on_reactor = name == "crawl_reactor_writes"
-            row[name] = bench.crawl(bench.fresh(), f"ARCHIVE_WRITER_THREAD={not on_reactor}")
+        for name in list(crawls)[:: 1 if trial % 2 == 0 else -1]:  # alternate which goes first
+            row[name] = bench.crawl(bench.fresh(), *crawls[name])
         for figures in row.values():
             figures.pop("stdout", None)
         rows.append(row)
@@ -160,8 +160,10 @@ def crawl_section(bench: Bench, trials: int, reactor_writes: bool = False) -> di
             + f", fetch-only {row['fetch_only']['pages_per_s']:.1f}, "
               f"scrapy bench {row['scrapy_bench']['pages_per_s']:.1f}", flush=True)  # fmt: skip
     result: dict[str, Any] = {"trials": rows, "pages": rows[0]["crawl"]["pages"]}
+    if compare:
+        result["compare_settings"] = compare
     for name in crawls:
-        prefix = "" if name == "crawl" else "reactor_writes_"
+        prefix = "" if name == "crawl" else "compare_"
         result[f"{prefix}crawl_vs_fetch_only"] = spread(
             [r[name]["pages_per_s"] / r["fetch_only"]["pages_per_s"] for r in rows]
         )
@@ -286,22 +288,15 @@ def table(result: dict[str, Any]) -> list[str]:
         )
         row("crawl CPU ms per page", ratio(crawl["cpu_ms_per_page"]), "")
         row("database server CPU ms per page", ratio(crawl["db_cpu_ms_per_page"]), "")
-        if "reactor_writes_crawl_vs_fetch_only" in crawl:
+        if settings := crawl.get("compare_settings"):
+            lines.append(f"  side by side, with {' '.join(settings)}:")
+            row("  crawl / fetch-only", ratio(crawl["compare_crawl_vs_fetch_only"]), "")
+            row("  crawl / scrapy bench", ratio(crawl["compare_crawl_vs_scrapy_bench"]), "")
             row(
-                "  writes on the reactor: crawl / fetch-only",
-                ratio(crawl["reactor_writes_crawl_vs_fetch_only"]),
-                "(before)",
-            )
-            row(
-                "  writes on the reactor: crawl / scrapy bench",
-                ratio(crawl["reactor_writes_crawl_vs_scrapy_bench"]),
-                "(before)",
-            )
-            row(
-                "  writes on the reactor: crawl, db CPU ms/page",
-                f"{crawl['reactor_writes_cpu_ms_per_page']['median']:.1f}, "
-                f"{crawl['reactor_writes_db_cpu_ms_per_page']['median']:.1f}",
-                "(before)",
+                "  crawl, db CPU ms/page (median)",
+                f"{crawl['compare_cpu_ms_per_page']['median']:.1f}, "
+                f"{crawl['compare_db_cpu_ms_per_page']['median']:.1f}",
+                "",
             )
     if reparse := result.get("reparse"):
         per = reparse["per_cpu_s"]
@@ -336,9 +331,17 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench" / "bench.json")
     parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="SETTING=VALUE",
+        help="crawl: also crawl with these Scrapy settings, side by side",
+    )
+    parser.add_argument(
         "--reactor-writes",
-        action="store_true",
-        help="crawl: also crawl with every write on the reactor thread, side by side",
+        action="store_const",
+        dest="compare",
+        const=["ARCHIVE_WRITER_THREAD=False"],
+        help="crawl: --compare ARCHIVE_WRITER_THREAD=False (every write on the reactor thread)",
     )
     args = parser.parse_args()
     result: dict[str, Any] = {
@@ -349,7 +352,7 @@ def main() -> None:
         bench = Bench(stack, args.market, Path(tmp))
         if "crawl" in args.only:
             print(f"crawl: {args.trials} alternated trials on {args.market}", flush=True)
-            result["crawl"] = crawl_section(bench, args.trials, args.reactor_writes)
+            result["crawl"] = crawl_section(bench, args.trials, args.compare)
         if "reparse" in args.only:
             print("reparse", flush=True)
             result["reparse"] = reparse_section(bench, args.trials)
