@@ -346,7 +346,9 @@ def emit_streamed(
 
 class _Streamed(list):  # type: ignore[type-arg]
     """Rows for `json.dump`, which takes any list and walks it once: each is encoded as it
-    comes, none held. Never empty (an empty result is a plain `[]`)."""
+    comes, none held. Never empty (an empty result is a plain `[]`). Only with `indent`
+    set: json then uses its Python encoder, which iterates; the C one (no indent) reads a
+    list's own items and would see none (tests/test_query_output.py holds the output)."""
 
     def __init__(self, rows: Iterator[Any]) -> None:
         super().__init__()
