@@ -42,6 +42,7 @@ from typing import Any
 import bson
 import pymongo
 
+from fixtures.measured import launched, usage
 from fixtures.server import FixtureServer
 from pipelines.store.embedded import EmbeddedMongo
 
@@ -50,36 +51,25 @@ CLI = [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING"]
 SECTIONS = ("crawl", "reparse", "archive", "queries")
 
 
-# Starts the command and reports its own `wait4` figures. Linux hands a new program the
-# peak RSS of the process it was forked from (at exec the copied address space counts), so
-# a command started straight from this process reported this process's size, which grows
-# with the fixture market it serves (the daily series read 222 -> 383 MB over ten crawls).
-LAUNCHER = (
-    "import json, os, subprocess, sys\n"
-    "child = subprocess.Popen(sys.argv[2:])\n"
-    "_, status, usage = os.wait4(child.pid, 0)\n"
-    "cpu = usage.ru_utime + usage.ru_stime\n"
-    "open(sys.argv[1], 'w').write(json.dumps({'maxrss_kib': usage.ru_maxrss, 'cpu_s': cpu}))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
-)
-
-
 def measured(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict[str, Any]:
-    """Run `command`; wall and CPU seconds, peak RSS (MB) and stdout, from `wait4`."""
+    """Run `command`; wall and CPU seconds, peak RSS (MB) and stdout: its own `wait4`
+    figures (fixtures/measured.py), not this process's."""
     started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as figures:
-        launched = [sys.executable, "-c", LAUNCHER, figures.name, *command]
-        process = subprocess.Popen(launched, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile() as figures:
+        process = subprocess.Popen(
+            launched(command, Path(figures.name)),
+            env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
         code = process.wait()
         out.seek(0)
         text = out.read().decode(errors="replace")
-        usage = json.loads(figures.read() or "{}")
-    if code not in (0, 4):  # 4: partial, still a crawl worth timing
-        raise RuntimeError(f"{command} exited {code}:\n{text[-3000:]}")
+        if code not in (0, 4):  # 4: partial, still a crawl worth timing
+            raise RuntimeError(f"{command} exited {code}:\n{text[-3000:]}")
+        used = usage(Path(figures.name))
     return {
         "wall_s": time.monotonic() - started,
-        "cpu_s": usage["cpu_s"],
-        "rss_mb": usage["maxrss_kib"] / 1024,
+        "cpu_s": used.cpu_s,
+        "rss_mb": used.maxrss_mib,
         "stdout": text,
     }
 

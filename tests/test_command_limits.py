@@ -19,6 +19,7 @@ import pytest
 from crawler.session import may_receive_session
 from crawler.settings import DOWNLOAD_MAXSIZE
 from crawler.sources.loader import DEFAULT_SOURCES_DIR, load_source
+from fixtures.measured import launched, usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,19 +95,6 @@ def hostile() -> Iterator[HostileServer]:
         server.server_close()
 
 
-# Linux carries a process's memory high-water mark across exec into ru_maxrss, so a command
-# started straight from this test process (hundreds of MiB after other tests in the same
-# pytest worker) reports at least that. A small Python starts it instead and writes the
-# command's own peak (wait4 on it) to the file named first.
-MEASURED = (
-    "import os, subprocess, sys\n"
-    "command = subprocess.Popen(sys.argv[2:])\n"
-    "_, status, usage = os.wait4(command.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
-)
-
-
 def _cli(home: Path, *args: str, stdin: str = "") -> tuple[int, str, str, float, int]:
     """(exit code, stdout, stderr, seconds, the process's peak RSS in MiB) of a command."""
     env = {**os.environ, "DARKARCHIVE_HOME": str(home)}
@@ -115,8 +103,8 @@ def _cli(home: Path, *args: str, stdin: str = "") -> tuple[int, str, str, float,
     started = time.monotonic()
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-c", MEASURED, str(rss_path),
-             sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
+            launched([sys.executable, "-m", "crawler.cli", "--log-level", "WARNING", *args],
+                     rss_path),
             stdin=subprocess.PIPE, stdout=out, stderr=err, text=True, env=env,
         )  # fmt: skip
         assert process.stdin is not None
@@ -124,7 +112,7 @@ def _cli(home: Path, *args: str, stdin: str = "") -> tuple[int, str, str, float,
         process.stdin.close()
         code = process.wait()
     seconds = time.monotonic() - started
-    rss = int(rss_path.read_text()) // 1024  # KiB on Linux
+    rss = int(usage(rss_path).maxrss_mib)
     return code, out_path.read_text(), err_path.read_text(), seconds, rss
 
 
