@@ -29,7 +29,7 @@ import pytest
 
 from pipelines.query.asof import as_of_stream
 from pipelines.store.archive import Archive
-from pipelines.store.displayed import displayed_prices
+from pipelines.store.displayed import add_shown, displayed_entries
 from pipelines.store.export import RESERVED, RunRates, export_run, run_content
 from pipelines.store.jsontext import jsonable, write_jsonl
 from pipelines.store.keyed_merge import KeySorter
@@ -160,6 +160,14 @@ def big(mongo_server: EmbeddedMongo) -> Iterator[BigRun]:
     yield BigRun(db, [first, second], keys)
     client.drop_database(db.name)
     client.close()
+
+
+def displayed_prices(db: Database, run_id: str, kind: str) -> dict[str, dict[str, Any]]:
+    """Per entity key, what the run's pages displayed beside it, in one dict of the run."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, url, entry in displayed_entries(db, run_id, kind):
+        add_shown(found.setdefault(key, {"url": url}), entry)
+    return found
 
 
 def whole_run_export(db: Database, run_id: str, parser: str | None = None) -> str:

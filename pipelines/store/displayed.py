@@ -22,21 +22,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Entries of `displayed_prices` that are not content fields: the page, the second price.
+# Entries of what an entity's pages displayed (`add_shown`) that are not content fields:
+# the page, the second price.
 NOT_CONTENT = frozenset({"url", "price_hint"})
 PAGES_BATCH = 100  # pages per reply: a few hundred entries each at most
-
-
-def displayed_prices(db: Database, run_id: str, kind: str = "listing") -> dict[str, dict[str, Any]]:
-    """Per entity key, what the run's pages displayed beside its price, with the page URL.
-
-    Holds the whole run: a reader of every entity in key order joins `displayed_entries`
-    by key instead (pipelines/store/run_entities.py).
-    """
-    found: dict[str, dict[str, Any]] = {}
-    for key, url, entry in displayed_entries(db, run_id, kind):
-        add_shown(found.setdefault(key, {"url": url}), entry)
-    return found
 
 
 def displayed_entries(
@@ -57,7 +46,8 @@ def displayed_entries(
 
 
 def add_shown(shown: dict[str, Any], entry: Mapping[str, Any]) -> None:
-    """Fold one displayed entry into what is shown beside its entity (`displayed_prices`)."""
+    """Fold one displayed entry into what is shown beside its entity (a dict that starts as
+    `{"url": the first page's URL}`; run_entities.py folds them by key)."""
     if "value" in entry:  # a per-run value (pipelines/normalise_pipeline.py PER_RUN)
         shown[str(entry["field"])] = entry["value"]
         return

@@ -48,8 +48,8 @@ def entities_in_run(
 
     The entity is the version valid in the run (`queries.observed` says which), replaced,
     added or dropped by `reader`'s rereads (`rereads.apply_overlay`); `displayed` is what
-    the run's pages showed beside it (`displayed.displayed_prices` of its key), read only
-    with `shown`, else None. At most `chunk_bytes` of pickled records are held; the rest
+    the run's pages showed beside it (its `displayed_entries`, folded by `add_shown`), read
+    only with `shown`, else None. At most `chunk_bytes` of pickled records are held; the rest
     wait in temporary files that are removed when the iteration ends, early or on error.
     """
     run_id, source, seq = run["_id"], run["source"], run["seq"]
