@@ -45,6 +45,7 @@ import pymongo
 from fixtures.measured import launched, usage
 from fixtures.server import FixtureServer
 from pipelines.store.embedded import EmbeddedMongo
+from pipelines.store.run_pages import run_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "crawler.cli", "--log-level", "WARNING"]
@@ -222,7 +223,11 @@ def archive_section(bench: Bench, days: int) -> dict[str, Any]:
                 bench.fixture.set_day(1 if mode == "unchanged" else crawl)
                 figures = measured([*CLI, "crawl", "demo", "--mirror", bench.fixture.url],
                                    {**env, "DARKARCHIVE_DB": db})  # fmt: skip
-                raw = sum(p["size"] or 0 for p in client[db].pages.find({}, {"size": 1}))
+                raw = sum(
+                    page.get("size") or 0
+                    for run in client[db].runs.find({}, {"_id": 1})
+                    for page in run_pages(client[db], run["_id"], ("size",))
+                )
                 series.append({
                     "crawl": crawl, "raw_html": raw, "stored": stored_bytes(client[db]),
                     "rss_mb": figures["rss_mb"], "cpu_s": figures["cpu_s"],

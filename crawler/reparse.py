@@ -27,7 +27,8 @@ from pipelines.store.codec import SCALARS, canonical_json, stored_decimal_text, 
 from pipelines.store.pages import load_bodies
 from pipelines.store.queries import get_run, observed
 from pipelines.store.rereads import CRAWL, Reread, RunReading, write_reading
-from pipelines.store.schema import KINDS, PAGES
+from pipelines.store.run_pages import run_pages
+from pipelines.store.schema import KINDS
 from pipelines.store.sizes import DEFAULT_MAX_LIST_ITEMS, cap_lists
 
 if TYPE_CHECKING:
@@ -86,9 +87,10 @@ def _reread(
 ) -> Iterator[tuple[dict[str, Any], PageItem]]:
     """Every archived page of the run (with its record), read by today's parser; bodies
     are fetched a batch at a time, not one query per page."""
-    pages = db[PAGES].find({"run": run_id, "sha256": {"$ne": None}}).sort("url")
+    pages = run_pages(db, run_id, having="sha256")
     while batch := list(islice(pages, BODY_BATCH)):
-        bodies = load_bodies(db, [page["sha256"] for page in batch])
+        packed = [page["body"] for page in batch if "body" in page]
+        bodies = load_bodies(db, [page["sha256"] for page in batch], packed)
         for page in batch:
             response = rebuild_response(
                 page["url"], page["status"], page["headers"], bodies[page["sha256"]], page["kind"]

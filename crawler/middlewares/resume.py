@@ -17,8 +17,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse
 
 from pipelines.store.connect import settings_database
-from pipelines.store.pages import load_body
-from pipelines.store.schema import PAGES
+from pipelines.store.pages import load_bodies
+from pipelines.store.run_pages import run_pages
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,8 +56,11 @@ class ResumeFromArchive:
 
     def spider_opened(self, spider: Spider) -> None:
         self.db, self._disconnect = settings_database(self.crawler.settings)
-        fields = ("url", "state", "sha256", "status", "headers", "fetched_at", "redirected_from")
-        for page in self.db[PAGES].find({"run": self.run_id}, dict.fromkeys(fields, 1)):
+        fields = (
+            *("url", "state", "sha256", "status", "headers", "fetched_at", "redirected_from"),
+            "body",  # a packed page's body document, read with its record
+        )
+        for page in run_pages(self.db, self.run_id, fields):
             if page.get("state") in REUSABLE_STATES and page.get("sha256"):
                 for url in (page["url"], *(page.get("redirected_from") or ())):
                     self.archived[url] = page
@@ -73,7 +76,8 @@ class ResumeFromArchive:
         if page is None or self.db is None:
             return None
         try:
-            body = load_body(self.db, page["sha256"])
+            sha = page["sha256"]
+            body = load_bodies(self.db, [sha], [page["body"]] if "body" in page else ())[sha]
         except (KeyError, ValueError) as exc:  # a body lost with the crash: fetch it again
             logger.warning("archived page %s unreadable (%s); fetching it again", request.url, exc)
             return None

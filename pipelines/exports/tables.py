@@ -19,7 +19,8 @@ from pipelines.store.export import RunRates, jsonable, run_content
 from pipelines.store.queries import feedback
 from pipelines.store.rereads import reading_parser
 from pipelines.store.run_entities import entities_in_run
-from pipelines.store.schema import PAGES, versions_collection
+from pipelines.store.run_pages import run_pages
+from pipelines.store.schema import versions_collection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -281,5 +282,5 @@ def _listing_versions(db: Database, source: str, keys: set[str]) -> dict[str, li
 
 def page_rows(db: Database, run: Mapping[str, Any]) -> Iterator[Row]:
     fields = ("url", "status", "state", "kind", "fetched_at", "sha256", "size", "error")
-    for page in db[PAGES].find({"run": run["_id"]}, dict.fromkeys(fields, 1)).sort("url", 1):
+    for page in run_pages(db, run["_id"], fields):
         yield {"run": run["_id"], "source": run["source"], **{f: page.get(f) for f in fields}}

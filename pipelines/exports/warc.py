@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.store.pages import load_body
-from pipelines.store.schema import PAGES
+from pipelines.store.pages import load_bodies
+from pipelines.store.run_pages import run_pages
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,9 +35,10 @@ def write_warc(db: Database, run: Mapping[str, Any], path: Path, *, version: str
         writer = WARCWriter(out, gzip=True, warc_version="1.1")
         info = {"software": f"darkarchive {version}", "run": run["_id"], "source": run["source"]}
         writer.write_record(writer.create_warcinfo_record(path.name, info))
-        pages = db[PAGES].find({"run": run["_id"], "sha256": {"$ne": None}}).sort("url", 1)
-        for page in pages:
-            writer.write_record(_record(writer, page, load_body(db, page["sha256"])))
+        for page in run_pages(db, run["_id"], having="sha256"):
+            sha = page["sha256"]
+            body = load_bodies(db, [sha], [page["body"]] if "body" in page else ())[sha]
+            writer.write_record(_record(writer, page, body))
             count += 1
     return count
 

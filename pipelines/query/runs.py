@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING
 
 from pipelines.store.codec import from_bson
+from pipelines.store.run_pages import run_pages
 from pipelines.store.schema import PAGES, RUNS
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ def market_clock(db: Database, run: Run) -> datetime | None:
     date to the run in effect must use it too; None when the market sent no date.
     """
     doc = db[PAGES].find_one({"run": run.run_id, "server_date": {"$ne": None}}, {"server_date": 1})
+    if doc is None:  # every page it archived changed only in its noise (page_packs.py)
+        doc = next(run_pages(db, run.run_id, ("server_date",), having="server_date"), None)
     return _utc(doc["server_date"]) if doc else None
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 from bson.binary import Binary
 
+from pipelines.store.page_packs import packed_bodies
 from pipelines.store.schema import BODIES
 
 if TYPE_CHECKING:
@@ -114,24 +115,27 @@ def _decode(doc: dict[str, Any], base: bytes | None) -> bytes:
     return body
 
 
-def _fetch_chains(db: Database, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The documents of `shas` and of every base they need, one query per chain level."""
-    docs: dict[str, dict[str, Any]] = {}
-    wanted = set(shas)
+def _fetch_chains(
+    db: Database, shas: Iterable[str], docs: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """`docs` with the documents of `shas` and of every base they need, one query per
+    chain level. A body asked for may be absent; a base that a delta names may not."""
+    wanted, bases = set(shas) - docs.keys(), _bases(docs.values()) - docs.keys()
     for _ in range(MAX_CHAIN):
-        wanted -= docs.keys()
-        if not wanted:
+        if not wanted and not bases:
             return docs
-        found = {d["_id"]: d for d in db[BODIES].find({"_id": {"$in": sorted(wanted)}})}
-        missing = wanted - found.keys()
-        if missing and docs:  # a body asked for may be absent; a base named by a delta not
+        ids = sorted(wanted | bases)
+        found = {d["_id"]: d for d in db[BODIES].find({"_id": {"$in": ids}})}
+        if missing := bases - found.keys():
             sha = sorted(missing)[0]
             raise BodyCorrupt(sha, "it is the base of a stored delta but is not in the archive")
         docs.update(found)
-        wanted = {d["base"] for d in found.values() if d.get("compression") == DELTA}
-        if not found:
-            return docs
-    raise BodyCorrupt(sorted(wanted)[0], f"its chain of deltas is longer than {MAX_CHAIN}")
+        wanted, bases = set(), _bases(found.values()) - docs.keys()
+    raise BodyCorrupt(sorted(bases)[0], f"its chain of deltas is longer than {MAX_CHAIN}")
+
+
+def _bases(docs: Iterable[dict[str, Any]]) -> set[str]:
+    return {d["base"] for d in docs if d.get("compression") == DELTA}
 
 
 def _rebuild(sha: str, docs: dict[str, dict[str, Any]]) -> bytes:
@@ -150,13 +154,20 @@ def _rebuild(sha: str, docs: dict[str, dict[str, Any]]) -> bytes:
     return body
 
 
-def load_bodies(db: Database, shas: Iterable[str]) -> dict[str, bytes]:
+def load_bodies(
+    db: Database, shas: Iterable[str], known: Iterable[dict[str, Any]] = ()
+) -> dict[str, bytes]:
     """Raw bodies by SHA-256, fetched together: one query per level of delta, not per page.
 
-    A body not in the archive is left out; one that cannot be rebuilt raises `BodyCorrupt`.
+    `known`: body documents the caller holds already (a packed page's, read with its
+    record). A body in neither `bodies` nor `known` is looked for in the page packs
+    (pipelines/store/page_packs.py). A body not in the archive is left out; one that cannot
+    be rebuilt raises `BodyCorrupt`.
     """
     wanted = list(dict.fromkeys(shas))
-    docs = _fetch_chains(db, wanted)
+    docs = _fetch_chains(db, wanted, {d["_id"]: d for d in known})
+    if missing := [sha for sha in wanted if sha not in docs]:
+        docs = _fetch_chains(db, (), {**docs, **packed_bodies(db, missing)})
     return {sha: _rebuild(sha, docs) for sha in wanted if sha in docs}
 
 

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pipelines.store.codec import from_bson
-from pipelines.store.schema import PAGES
+from pipelines.store.run_pages import run_page, run_pages
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 # Entries of what an entity's pages displayed (`add_shown`) that are not content fields:
 # the page, the second price.
 NOT_CONTENT = frozenset({"url", "price_hint"})
-PAGES_BATCH = 100  # pages per reply: a few hundred entries each at most
 
 
 def displayed_entries(
@@ -37,9 +36,7 @@ def displayed_entries(
     An entity shown on several pages has its first page's URL; a later entry for the same
     field replaces an earlier one (`add_shown` in this order).
     """
-    query = {"run": run_id, "displayed": {"$exists": True}}
-    pages = db[PAGES].find(query, {"url": 1, "displayed": 1}, batch_size=PAGES_BATCH)
-    for page in pages.sort("url", 1):
+    for page in run_pages(db, run_id, ("url", "displayed"), having="displayed"):
         for entry in from_bson(page.get("displayed") or []):
             if entry.get("kind") == kind and entry.get("key"):
                 yield str(entry["key"]), page["url"], entry
@@ -70,7 +67,7 @@ def shown_with(db: Database, version: Mapping[str, Any], kind: str) -> dict[str,
     run, url = version.get("valid_from_run"), provenance.get("url")
     if not run or not url:
         return {}
-    page = db[PAGES].find_one({"run": run, "url": url}, {"displayed": 1}) or {}
+    page = run_page(db, run, url, ("displayed",)) or {}
     by_entity = per_run_by_entity(from_bson(page.get("displayed") or []))
     return by_entity.get((kind, str(version.get("key"))), {})
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from bson.binary import Binary
@@ -24,7 +26,9 @@ from pipelines.store.bodies import (
     stored_body,
 )
 from pipelines.store.codec import sha256_text, to_bson, utc_ms
-from pipelines.store.schema import BODIES, BODY_HEADS, PAGES, RUNS
+from pipelines.store.model import RunRef
+from pipelines.store.page_packs import PACK_PAGES, pack_document
+from pipelines.store.schema import BODIES, BODY_HEADS, PAGE_PACKS, PAGES, RUNS
 from pipelines.store.volatile import content_digest, region_key
 from pipelines.store.writes import bulk_ignoring_duplicates
 
@@ -33,11 +37,14 @@ if TYPE_CHECKING:
 
     from pymongo.database import Database
 
-    from pipelines.store.model import PageRecord, RunRef
+    from pipelines.store.model import PageRecord
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_COMPRESSED", "ZSTD_LEVEL", "PageWriter", "load_bodies", "load_body"]
+
+# Runs whose open pack a writer keeps (a scheduler's writer outlives many runs).
+OPEN_PACKS = 4
 
 # Headers that carry session secrets: the archive is shared with researchers, never store them.
 SECRET_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
@@ -78,7 +85,9 @@ class PageWriter:
     has each body's content digest taken without them (pipelines/store/volatile.py), kept
     on the URL's head. A page whose digest equals its head's changed only in those
     regions: its body is stored as a delta against the head (tens of bytes), and the head,
-    still stored whole, stays the URL's newest for the next crawl.
+    still stored whole, stays the URL's newest for the next crawl. Such a page and its
+    delta go into the run's page pack (pipelines/store/page_packs.py), not into `pages`
+    and `bodies`: on a re-crawl of an unchanged market that is nearly every page.
     """
 
     def __init__(
@@ -101,6 +110,10 @@ class PageWriter:
         self._heads: dict[str, dict[str, str]] = {}  # source -> head id -> sha256 stored
         self._head_digests: dict[str, dict[str, str]] = {}  # source -> head id -> digest
         self._digests: dict[str, str] = {}  # head id -> content digest of its new body
+        self._packed: dict[str, dict[str, Any]] = {}  # sha256 -> its delta, packed with its page
+        # run id -> (pack id, its records): the pack this writer adds a run's next pages to
+        self._open_packs: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self._token, self._packs_opened = secrets.token_hex(4), 0
         self._regions: dict[str, tuple[str, ...]] = {}  # run id -> XPaths of volatile regions
         self._oldest = 0.0
 
@@ -169,7 +182,8 @@ class PageWriter:
         for sha, prev in previous.items():
             new = self._bodies[moves[sha][1]]
             new["chained"] = max(new["chained"], prev.get("chained", 0) + 1)
-        bodies, pages = list(self._bodies.values()), list(self._pages.values())
+        bodies = list(self._bodies.values())
+        pages = [p for p in self._pages.values() if p["sha256"] not in self._packed]
         _, stored = bulk_ignoring_duplicates(self.db[BODIES], [InsertOne(b) for b in bodies])
         inserted = {b["_id"] for i, b in enumerate(bodies) if i not in stored}
         self._reencode(previous, moves, inserted)
@@ -179,6 +193,7 @@ class PageWriter:
                 [ReplaceOne({"_id": pages[i]["_id"]}, pages[i]) for i in sorted(replayed)],
                 ordered=False,
             )
+        self._write_packs()
         self._move_heads()
         # Cleared only once written: after a failure, `queued_urls` says what is missing.
         self._bodies.clear()
@@ -186,6 +201,41 @@ class PageWriter:
         self._newest.clear()
         self._digests.clear()
         self._pages.clear()
+        self._packed.clear()
+
+    def _write_packs(self) -> None:
+        """The queued pages whose body is a noise-only delta, added to their run's open pack
+        (its bases, the heads, are stored whole already: every packed page reads back)."""
+        new: dict[str, list[dict[str, Any]]] = {}
+        runs: dict[str, RunRef] = {}
+        for page in self._pages.values():
+            delta = self._packed.get(page["sha256"])
+            if delta is not None:
+                new.setdefault(page["run"], []).append({**page, "body": delta})
+                runs[page["run"]] = RunRef(page["run"], page["source"], page["seq"])
+        if not new:
+            return
+        opened: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        for run_id, records in new.items():
+            pack_id, held = self._open_packs.get(run_id) or (self._new_pack_id(run_id), [])
+            # A page given again (a retried flush, a replay) is kept once: its last record.
+            latest = {r["_id"]: r for r in (*held, *records)}
+            opened[run_id] = (pack_id, list(latest.values()))
+        docs = [pack_document(pid, runs[run], recs) for run, (pid, recs) in opened.items()]
+        self.db[PAGE_PACKS].bulk_write(
+            [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
+        )
+        for run_id, (pack_id, records) in opened.items():  # only once written
+            self._open_packs.pop(run_id, None)
+            if len(records) < PACK_PAGES:
+                self._open_packs[run_id] = (pack_id, records)
+        while len(self._open_packs) > OPEN_PACKS:  # runs long closed
+            del self._open_packs[next(iter(self._open_packs))]
+
+    def _new_pack_id(self, run_id: str) -> str:
+        """Unique to this writer: a pack another process opened is never written over."""
+        self._packs_opened += 1
+        return f"{run_id}:{self._token}:{self._packs_opened}"
 
     def _regions_of(self, run: RunRef) -> tuple[str, ...]:
         """The volatile regions the run recorded (its source's `volatile:`), read once."""
@@ -207,7 +257,8 @@ class PageWriter:
 
     def _unchanged_as_deltas(self) -> None:
         """New bodies whose content digest equals their URL's head's: each stored as a delta
-        against the head (which stays whole and stays the head), not as a new whole body.
+        against the head (which stays whole and stays the head), not as a new whole body;
+        packed with its page, unless two queued pages share those bytes.
 
         The head's `chained` becomes at least 1, as a delta now ends at it, so the bound on
         a rebuild (`full_every` documents) still holds once the head is re-encoded itself.
@@ -231,6 +282,7 @@ class PageWriter:
         except BodyCorrupt as exc:  # never lose a page over it: store them as changes
             logger.error("%s; the new bodies of its batch are stored whole", exc)
             return
+        pages_of = Counter(p["sha256"] for p in self._pages.values())
         for sha, (hid, head) in same.items():
             base = bases.get(head)
             if base is None:
@@ -239,14 +291,17 @@ class PageWriter:
             data = compress_delta(self._raw[sha], base)
             if len(data) >= whole["stored_size"]:
                 continue
-            self._bodies[sha] = {
-                "_id": sha,
-                "data": Binary(data),
-                "size": whole["size"],
-                "stored_size": len(data),
-                "compression": DELTA,
-                "base": head,
-            }
+            delta = {"data": Binary(data), "compression": DELTA, "base": head}
+            if pages_of[sha] == 1:  # packed with its page (page_packs.py)
+                self._packed[sha] = delta
+                del self._bodies[sha]
+            else:  # bytes that two pages share: a body document both records cite
+                self._bodies[sha] = {
+                    "_id": sha,
+                    **delta,
+                    "size": whole["size"],
+                    "stored_size": len(data),
+                }
             del self._raw[sha]  # neither a head nor a base: nothing re-encodes against it
             del self._newest[hid]  # the head stays the URL's newest
         self.db[BODIES].update_many(

@@ -21,6 +21,7 @@ SOURCES = "sources"
 RUNS = "runs"
 PAGES = "pages"
 BODIES = "bodies"
+PAGE_PACKS = "page_packs"  # pages that changed only in their noise (pipelines/store/page_packs.py)
 BODY_HEADS = "body_heads"  # per source and URL: its newest body (pipelines/store/bodies.py)
 OBSERVATIONS = "observations"
 FEEDBACK = "feedback"
@@ -66,6 +67,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     # A run's pages, by URL (replay, reparse, export, page evidence). Nothing reads pages
     # by date: the (source, fetched_at) index of earlier versions is dropped (RETIRED).
     PAGES: [_ix("run_url", "run", "url")],
+    # A run's packed pages, and a packed body by the first bytes of its SHA-256 (multikey).
+    PAGE_PACKS: [_ix("run", "run"), _ix("keys", "keys")],
     OBSERVATIONS: [_ix("run_kind", "run", "kind")],
     FEEDBACK: [
         _ix("listing", "source", "listing_key"),
