@@ -27,7 +27,7 @@ from pipelines.store.bodies import (
 )
 from pipelines.store.codec import sha256_text, to_bson, utc_ms
 from pipelines.store.model import RunRef
-from pipelines.store.page_packs import PACK_PAGES, pack_document
+from pipelines.store.page_packs import PACK_PAGES, pack_document, packed_page
 from pipelines.store.schema import BODIES, BODY_HEADS, PAGE_PACKS, PAGES, RUNS
 from pipelines.store.volatile import content_digest, region_key
 from pipelines.store.writes import bulk_ignoring_duplicates
@@ -111,8 +111,8 @@ class PageWriter:
         self._head_digests: dict[str, dict[str, str]] = {}  # source -> head id -> digest
         self._digests: dict[str, str] = {}  # head id -> content digest of its new body
         self._packed: dict[str, dict[str, Any]] = {}  # sha256 -> its delta, packed with its page
-        # run id -> (pack id, its records): the pack this writer adds a run's next pages to
-        self._open_packs: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        # run id -> (pack id, its pages by id): the pack this writer adds a run's next pages to
+        self._open_packs: dict[str, tuple[str, dict[str, tuple[str, str, bytes]]]] = {}
         self._token, self._packs_opened = secrets.token_hex(4), 0
         self._regions: dict[str, tuple[str, ...]] = {}  # run id -> XPaths of volatile regions
         self._oldest = 0.0
@@ -173,8 +173,8 @@ class PageWriter:
         page already stored is a replay of the same run and URL: the latest fetch wins.
 
         Order: new bodies (whole), then the previous bodies re-encoded against them, then
-        pages, then heads. A crash between any two leaves every page readable; at worst a
-        previous body stays whole.
+        pages, then packs, then heads. A crash between any two leaves every page readable;
+        at worst a previous body stays whole.
         """
         self._unchanged_as_deltas()
         moves = self._head_moves()
@@ -206,29 +206,28 @@ class PageWriter:
     def _write_packs(self) -> None:
         """The queued pages whose body is a noise-only delta, added to their run's open pack
         (its bases, the heads, are stored whole already: every packed page reads back)."""
-        new: dict[str, list[dict[str, Any]]] = {}
+        new: dict[str, dict[str, tuple[str, str, bytes]]] = {}
         runs: dict[str, RunRef] = {}
         for page in self._pages.values():
             delta = self._packed.get(page["sha256"])
             if delta is not None:
-                new.setdefault(page["run"], []).append({**page, "body": delta})
+                new.setdefault(page["run"], {})[page["_id"]] = packed_page({**page, "body": delta})
                 runs[page["run"]] = RunRef(page["run"], page["source"], page["seq"])
         if not new:
             return
-        opened: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        for run_id, records in new.items():
-            pack_id, held = self._open_packs.get(run_id) or (self._new_pack_id(run_id), [])
+        opened: dict[str, tuple[str, dict[str, tuple[str, str, bytes]]]] = {}
+        for run_id, pages in new.items():
+            pack_id, held = self._open_packs.get(run_id) or (self._new_pack_id(run_id), {})
             # A page given again (a retried flush, a replay) is kept once: its last record.
-            latest = {r["_id"]: r for r in (*held, *records)}
-            opened[run_id] = (pack_id, list(latest.values()))
-        docs = [pack_document(pid, runs[run], recs) for run, (pid, recs) in opened.items()]
+            opened[run_id] = (pack_id, {**held, **pages})
+        docs = [pack_document(pid, runs[r], pages.values()) for r, (pid, pages) in opened.items()]
         self.db[PAGE_PACKS].bulk_write(
             [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
         )
-        for run_id, (pack_id, records) in opened.items():  # only once written
+        for run_id, (pack_id, pages) in opened.items():  # only once written
             self._open_packs.pop(run_id, None)
-            if len(records) < PACK_PAGES:
-                self._open_packs[run_id] = (pack_id, records)
+            if len(pages) < PACK_PAGES:
+                self._open_packs[run_id] = (pack_id, pages)
         while len(self._open_packs) > OPEN_PACKS:  # runs long closed
             del self._open_packs[next(iter(self._open_packs))]
 
