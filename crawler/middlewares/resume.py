@@ -17,8 +17,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse
 
 from pipelines.store.connect import settings_database
-from pipelines.store.pages import load_bodies
-from pipelines.store.run_pages import run_pages
+from pipelines.store.run_pages import page_body, run_pages
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,8 +75,7 @@ class ResumeFromArchive:
         if page is None or self.db is None:
             return None
         try:
-            sha = page["sha256"]
-            body = load_bodies(self.db, [sha], [page["body"]] if "body" in page else ())[sha]
+            body = page_body(self.db, page)
         except (KeyError, ValueError) as exc:  # a body lost with the crash: fetch it again
             logger.warning("archived page %s unreadable (%s); fetching it again", request.url, exc)
             return None

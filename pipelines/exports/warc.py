@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.store.pages import load_bodies
-from pipelines.store.run_pages import run_pages
+from pipelines.store.run_pages import page_body, run_pages
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,9 +35,7 @@ def write_warc(db: Database, run: Mapping[str, Any], path: Path, *, version: str
         info = {"software": f"darkarchive {version}", "run": run["_id"], "source": run["source"]}
         writer.write_record(writer.create_warcinfo_record(path.name, info))
         for page in run_pages(db, run["_id"], having="sha256"):
-            sha = page["sha256"]
-            body = load_bodies(db, [sha], [page["body"]] if "body" in page else ())[sha]
-            writer.write_record(_record(writer, page, body))
+            writer.write_record(_record(writer, page, page_body(db, page)))
             count += 1
     return count
 

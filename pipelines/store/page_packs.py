@@ -96,11 +96,7 @@ def unpack(pack: dict[str, Any], options: CodecOptions) -> Iterator[dict[str, An
 def run_packs(db: Database, run_id: str) -> list[Iterator[dict[str, Any]]]:
     """Each pack of a run as an iterator of its records (by URL), decoded when first read."""
     options = db.codec_options
-    return [_lazy(doc, options) for doc in db[PAGE_PACKS].find({"run": run_id}).sort("_id", 1)]
-
-
-def _lazy(pack: dict[str, Any], options: CodecOptions) -> Iterator[dict[str, Any]]:
-    yield from unpack(pack, options)
+    return [unpack(doc, options) for doc in db[PAGE_PACKS].find({"run": run_id}).sort("_id", 1)]
 
 
 def packed_bodies(db: Database, shas: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pipelines.store.page_packs import run_packs
-from pipelines.store.pages import page_id
+from pipelines.store.pages import load_bodies, page_id
 from pipelines.store.schema import PAGES
 
 if TYPE_CHECKING:
@@ -67,6 +67,13 @@ def run_page(db: Database, run_id: str, url: str, fields: Sequence[str]) -> dict
             if record["url"] == url:
                 return _only({**record, "_id": page_id(run_id, url)}, fields)
     return None
+
+
+def page_body(db: Database, page: dict[str, Any]) -> bytes:
+    """The raw body of a page record read here: from the body document a packed page
+    carries, else from `bodies`; KeyError if the archive does not hold it."""
+    sha = page["sha256"]
+    return load_bodies(db, [sha], [page["body"]] if "body" in page else ())[sha]
 
 
 def _fetched(page: dict[str, Any]) -> Any:
