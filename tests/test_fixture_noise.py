@@ -7,6 +7,7 @@ count must archive every page again (raw bytes are evidence) and write no new ve
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,9 @@ from fixtures.noise import NOISE_CLASS, with_noise
 from fixtures.server import FixtureServer
 from pipelines.exports.tables import page_rows
 from pipelines.exports.warc import write_warc
+from pipelines.query.asof import as_of
 from pipelines.store.bodies import load_bodies
+from pipelines.store.displayed import displayed_entries
 from pipelines.store.page_packs import PACK_PAGES
 from pipelines.store.run_pages import run_pages
 
@@ -78,7 +81,16 @@ def test_an_unchanged_recrawl_with_noise_stores_the_bytes_and_no_new_version(
     assert set(load_bodies(db, hashes[1].values())) == set(hashes[1].values())
     after = {c: db[c].count_documents({}) for c in versions}
     assert after == versions  # the noise is no change of content
-    # Every reader of a run's pages reads the packed run as it reads the first.
+    # Every reader of a run's pages reads the packed run as it reads the first: as-of
+    # (with the per-run values the vendor pages displayed, read from the packs) ...
+    for kind in ("listing", "vendor"):
+        first, second = (as_of(db, "demo", kind=kind, run=run) for run in (run1, run2))
+        assert first["entities"], kind
+        as_first = json.dumps(second["entities"], default=str).replace(run2, run1)
+        assert as_first == json.dumps(first["entities"], default=str), kind
+    shown = [len(list(displayed_entries(db, run, "vendor"))) for run in (run1, run2)]
+    assert shown[1] == shown[0] > 0
+    # ... reparse, the page table and the WARC.
     demo = load_source("demo")
     reports = [reparse_run(db, demo, run) for run in (run1, run2)]
     assert [(r.pages, r.same, r.differences) for r in reports] == [
