@@ -22,6 +22,10 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4  # a source's politeness.concurrency replaces
 # market pages): past this many bytes no new request starts. While the archive writes a
 # batch (seconds on a busy database), at most this much is fetched and not yet archived.
 SCRAPER_SLOT_MAX_ACTIVE_SIZE = 32 * 1024
+# A page gives one item and its new links. Scrapy 2.19 starts CONCURRENT_ITEMS tasks for
+# every response's output (its default, 100, most of them only to stop again), 12 % of the
+# crawl's CPU on demo-large (bench/README.md, "Fewer tasks per response").
+CONCURRENT_ITEMS = 8
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 RETRY_ENABLED = True
