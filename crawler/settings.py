@@ -101,8 +101,8 @@ ARCHIVE_PAGE_BATCH = 10
 # waits on the store (False: on the reactor thread, as before). Up to ARCHIVE_WRITER_QUEUE
 # pages may wait for it; past that a page is answered once written, which stops new
 # fetches: memory stays flat and a killed crawl refetches at most that many more pages.
-# 32, not 16: demo-large crawls at 1.00-1.04x `scrapy bench` instead of 0.91-0.95x
-# (bench/README.md, "A longer writer queue"); 64 gained less.
+# 32, not 16: 8-12 % more pages/s on demo-large, side by side (bench/README.md, "A longer
+# writer queue"); 64 gained less.
 ARCHIVE_WRITER_THREAD = True
 ARCHIVE_WRITER_QUEUE = 32
 
